@@ -1,0 +1,1 @@
+"""Alertmanager webhook bridge to Slack, Discord, email and generic webhooks."""
