@@ -1,0 +1,149 @@
+"""The Alertmanager webhook payload (version 4): model and validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = ["Alert", "Notification", "PayloadError", "parse_notification"]
+
+# Alertmanager writes this for "not ended yet" (Go's zero time).
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+class PayloadError(ValueError):
+    """The request body is not a valid Alertmanager v4 webhook payload; the message names the first problem."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    status: str  # "firing" | "resolved"
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime | None  # None while firing (Alertmanager sends the zero time)
+    generator_url: str
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "none")
+
+
+@dataclass(frozen=True)
+class Notification:
+    receiver: str
+    status: str  # "firing" | "resolved"
+    alerts: tuple[Alert, ...]
+    group_labels: dict[str, str]
+    common_labels: dict[str, str]
+    common_annotations: dict[str, str]
+    external_url: str
+    group_key: str
+    truncated_alerts: int = 0
+    version: str = "4"
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # the body as received
+
+    @property
+    def firing(self) -> list[Alert]:
+        return [a for a in self.alerts if a.status == "firing"]
+
+    @property
+    def resolved(self) -> list[Alert]:
+        return [a for a in self.alerts if a.status == "resolved"]
+
+
+def _fail(path: str, problem: str) -> PayloadError:
+    return PayloadError(f"{path}: {problem}")
+
+
+def _str(obj: dict, key: str, path: str, *, required: bool = True, default: str = "") -> str:
+    if key not in obj or obj[key] is None:
+        if required:
+            raise _fail(f"{path}.{key}" if path else key, "is required")
+        return default
+    value = obj[key]
+    if not isinstance(value, str):
+        raise _fail(f"{path}.{key}" if path else key, f"must be a string, not {type(value).__name__}")
+    return value
+
+
+def _str_map(obj: dict, key: str, path: str) -> dict[str, str]:
+    where = f"{path}.{key}" if path else key
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _fail(where, f"must be an object of strings, not {type(value).__name__}")
+    for k, v in value.items():
+        if not isinstance(v, str):
+            raise _fail(f"{where}.{k}", f"must be a string, not {type(v).__name__}")
+    return dict(value)
+
+
+def _time(value: str, where: str) -> datetime | None:
+    if value in ("", _ZERO_TIME) or value.startswith("0001-01-01"):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(where, f"is not an RFC 3339 time: {value[:40]!r}") from None
+
+
+def _status(obj: dict, path: str) -> str:
+    status = _str(obj, "status", path)
+    if status not in ("firing", "resolved"):
+        raise _fail(f"{path}.status" if path else "status", f"must be 'firing' or 'resolved', not {status[:20]!r}")
+    return status
+
+
+def _alert(obj: Any, path: str) -> Alert:
+    if not isinstance(obj, dict):
+        raise _fail(path, f"must be an object, not {type(obj).__name__}")
+    starts_at = _time(_str(obj, "startsAt", path), f"{path}.startsAt")
+    if starts_at is None:
+        raise _fail(f"{path}.startsAt", "is required")
+    return Alert(
+        status=_status(obj, path),
+        labels=_str_map(obj, "labels", path),
+        annotations=_str_map(obj, "annotations", path),
+        starts_at=starts_at,
+        ends_at=_time(_str(obj, "endsAt", path, required=False), f"{path}.endsAt"),
+        generator_url=_str(obj, "generatorURL", path, required=False),
+        fingerprint=_str(obj, "fingerprint", path, required=False),
+    )
+
+
+def parse_notification(body: Any) -> Notification:
+    """Validate a decoded JSON body as a v4 webhook payload. Unknown fields are ignored, not rejected."""
+    if not isinstance(body, dict):
+        raise PayloadError(f"body must be a JSON object, not {type(body).__name__}")
+    version = _str(body, "version", "")
+    if version != "4":
+        raise _fail("version", f"must be '4', not {version[:20]!r}")
+    alerts = body.get("alerts")
+    if not isinstance(alerts, list):
+        raise _fail("alerts", "must be an array" if "alerts" in body else "is required")
+    if not alerts:
+        raise _fail("alerts", "must not be empty")
+    truncated = body.get("truncatedAlerts", 0) or 0
+    if not isinstance(truncated, int) or isinstance(truncated, bool) or truncated < 0:
+        raise _fail("truncatedAlerts", "must be a non-negative integer")
+    return Notification(
+        receiver=_str(body, "receiver", "", required=False),
+        status=_status(body, ""),
+        alerts=tuple(_alert(a, f"alerts[{i}]") for i, a in enumerate(alerts)),
+        group_labels=_str_map(body, "groupLabels", ""),
+        common_labels=_str_map(body, "commonLabels", ""),
+        common_annotations=_str_map(body, "commonAnnotations", ""),
+        external_url=_str(body, "externalURL", "", required=False),
+        group_key=_str(body, "groupKey", ""),
+        truncated_alerts=truncated,
+        version=version,
+        raw=body,
+    )
