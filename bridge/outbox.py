@@ -1,0 +1,380 @@
+"""The durable outbox: notifications and their deliveries in SQLite (WAL), one writer thread.
+
+A notification is committed here before intake answers 2xx. Each (notification, channel) pair is one delivery
+row that records attempts, when to try next and how many parts of a split message went out, so that after a
+crash (kill -9 included) delivery resumes at the next part. Given-up deliveries stay as dead letters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["Delivery", "Outbox", "OutboxError", "QueueFull", "StoredNotification"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY,
+    route TEXT NOT NULL,
+    status TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL,
+    body BLOB NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notifications_dedupe ON notifications (dedupe_key, received_at);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    notification_id INTEGER NOT NULL REFERENCES notifications (id),
+    channel TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',  -- pending | delivered | dead
+    attempts INTEGER NOT NULL DEFAULT 0,
+    parts_sent INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    queued_at REAL NOT NULL,  -- age for BRIDGE_MAX_DELIVERY_AGE; reset when a dead letter is retried
+    last_reason TEXT NOT NULL DEFAULT '',
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (state, channel, group_key, id);
+CREATE TABLE IF NOT EXISTS lanes (lane TEXT PRIMARY KEY, blocked_until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+# The oldest pending delivery of each (channel, alert group): only it may be sent, which keeps a group in order.
+_HEADS = """
+FROM deliveries d WHERE d.state = 'pending' AND d.channel IN ({names})
+AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.state = 'pending' AND e.channel = d.channel
+                AND e.group_key = d.group_key AND e.id < d.id)
+"""
+
+
+class OutboxError(RuntimeError):
+    """The outbox could not store or read (disk full, read-only, corrupt): intake answers 503."""
+
+
+class QueueFull(OutboxError):
+    """More pending deliveries than BRIDGE_MAX_QUEUE: intake answers 503 so Alertmanager retries later."""
+
+
+@dataclass(frozen=True)
+class StoredNotification:
+    id: int | None  # None for a duplicate
+    duplicate: bool
+    deliveries: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    notification_id: int
+    channel: str
+    group_key: str
+    attempts: int
+    parts_sent: int
+    next_attempt_at: float
+    queued_at: float
+    received_at: float
+
+
+_DELIVERY_COLUMNS = (
+    "d.id, d.notification_id, d.channel, d.group_key, d.attempts, d.parts_sent, d.next_attempt_at, d.queued_at,"
+    " (SELECT received_at FROM notifications n WHERE n.id = d.notification_id)"
+)
+
+
+class Outbox:
+    """Async facade over one SQLite connection used from one dedicated thread (so writes never race)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        self._db: sqlite3.Connection | None = None
+
+    @classmethod
+    async def open(cls, data_dir: Path) -> Outbox:
+        """Open (creating if needed) `outbox.db` under `data_dir`."""
+        outbox = cls(Path(data_dir) / "outbox.db")
+        await outbox._run(outbox._open)
+        return outbox
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before intake answers 2xx (NORMAL could lose the last ones on power loss).
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {type(exc).__name__}: {exc}") from exc
+
+    async def close(self) -> None:
+        def _close() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, _close)
+        self._executor.shutdown(wait=True)
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        assert self._db is not None, "outbox is closed"
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    # ------------------------------------------------------------ intake
+
+    async def enqueue(
+        self,
+        *,
+        route: str,
+        status: str,
+        group_key: str,
+        dedupe_key: str,
+        body: bytes,
+        channels: Sequence[str],
+        dedupe_window: float,
+        max_queue: int,
+        now: float | None = None,
+    ) -> StoredNotification:
+        """Store a notification and one delivery per channel in one commit; or recognise it as a repeat."""
+        now = time.time() if now is None else now
+
+        def tx(db: sqlite3.Connection) -> StoredNotification:
+            seen = db.execute(
+                "SELECT 1 FROM notifications WHERE dedupe_key = ? AND received_at >= ? LIMIT 1",
+                (dedupe_key, now - dedupe_window),
+            ).fetchone()
+            if seen:
+                return StoredNotification(None, True, 0)
+            (pending,) = db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'").fetchone()
+            if channels and pending + len(channels) > max_queue:
+                raise QueueFull(f"outbox holds {pending} pending deliveries (BRIDGE_MAX_QUEUE {max_queue})")
+            cur = db.execute(
+                "INSERT INTO notifications (route, status, group_key, dedupe_key, body, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (route, status, group_key, dedupe_key, body, now),
+            )
+            nid = cur.lastrowid
+            db.executemany(
+                "INSERT INTO deliveries (notification_id, channel, group_key, next_attempt_at, queued_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(nid, ch, group_key, now, now) for ch in channels],
+            )
+            return StoredNotification(nid, False, len(channels))
+
+        return await self._run(self._tx, tx)
+
+    async def writable(self) -> bool:
+        """True if a write commits now (readiness)."""
+
+        def tx(db: sqlite3.Connection) -> None:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('ready_check', ?)", (str(time.time()),))
+
+        try:
+            await self._run(self._tx, tx)
+        except (OutboxError, AssertionError):
+            return False
+        return True
+
+    # ------------------------------------------------------------ dispatch
+
+    async def next_due(self, channels: Sequence[str], now: float) -> Delivery | None:
+        """The first delivery due on these channels that is the head of its alert group."""
+        if not channels:
+            return None
+        names = ",".join("?" * len(channels))
+        heads = _HEADS.format(names=names)
+        sql = f"SELECT {_DELIVERY_COLUMNS} {heads} AND d.next_attempt_at <= ? ORDER BY d.id LIMIT 1"
+
+        def q() -> Delivery | None:
+            assert self._db is not None
+            row = self._db.execute(sql, (*channels, now)).fetchone()
+            return Delivery(*row) if row else None
+
+        return await self._run(q)
+
+    async def next_wake(self, channels: Sequence[str]) -> float | None:
+        """When the earliest group head on these channels becomes due; None when nothing is pending."""
+        if not channels:
+            return None
+        names = ",".join("?" * len(channels))
+        sql = f"SELECT MIN(d.next_attempt_at) {_HEADS.format(names=names)}"
+
+        def q() -> float | None:
+            assert self._db is not None
+            return self._db.execute(sql, tuple(channels)).fetchone()[0]
+
+        return await self._run(q)
+
+    async def body(self, notification_id: int) -> bytes:
+        def q() -> bytes:
+            assert self._db is not None
+            row = self._db.execute("SELECT body FROM notifications WHERE id = ?", (notification_id,)).fetchone()
+            if row is None:
+                raise OutboxError(f"notification {notification_id} is gone")
+            return bytes(row[0])
+
+        return await self._run(q)
+
+    async def _update(self, sql: str, *args: Any) -> int:
+        def tx(db: sqlite3.Connection) -> int:
+            return db.execute(sql, args).rowcount
+
+        return await self._run(self._tx, tx)
+
+    async def part_sent(self, delivery_id: int, parts_sent: int, attempts: int) -> None:
+        await self._update(
+            "UPDATE deliveries SET parts_sent = ?, attempts = ? WHERE id = ?", parts_sent, attempts, delivery_id
+        )
+
+    async def retry_at(self, delivery_id: int, when: float, attempts: int, reason: str) -> None:
+        await self._update(
+            "UPDATE deliveries SET next_attempt_at = ?, attempts = ?, last_reason = ? WHERE id = ?",
+            when, attempts, reason, delivery_id,
+        )
+
+    async def delivered(self, delivery_id: int, attempts: int, now: float | None = None) -> None:
+        await self._update(
+            "UPDATE deliveries SET state = 'delivered', attempts = ?, finished_at = ? WHERE id = ?",
+            attempts, time.time() if now is None else now, delivery_id,
+        )
+
+    async def skip(self, delivery_id: int) -> None:
+        """A delivery the channel does not want (resolved, send_resolved false): done without a send."""
+        await self._update(
+            "UPDATE deliveries SET state = 'delivered', last_reason = 'skipped', finished_at = ? WHERE id = ?",
+            time.time(), delivery_id,
+        )
+
+    async def dead_letter(self, delivery_id: int, reason: str, attempts: int, now: float | None = None) -> None:
+        await self._update(
+            "UPDATE deliveries SET state = 'dead', last_reason = ?, attempts = ?, finished_at = ? WHERE id = ?",
+            reason, attempts, time.time() if now is None else now, delivery_id,
+        )
+
+    async def dead_letter_channels_except(self, keep: Sequence[str], reason: str) -> list[tuple[int, str]]:
+        """Dead-letter pending deliveries of channels no longer configured; returns (id, channel) of each."""
+        names = ",".join("?" * len(keep)) or "''"
+
+        def tx(db: sqlite3.Connection) -> list[tuple[int, str]]:
+            rows = db.execute(
+                f"SELECT id, channel FROM deliveries WHERE state = 'pending' AND channel NOT IN ({names})", tuple(keep)
+            ).fetchall()
+            db.executemany(
+                "UPDATE deliveries SET state = 'dead', last_reason = ?, finished_at = ? WHERE id = ?",
+                [(reason, time.time(), r[0]) for r in rows],
+            )
+            return [(r[0], r[1]) for r in rows]
+
+        return await self._run(self._tx, tx)
+
+    async def lane_blocks(self) -> dict[str, float]:
+        def q() -> dict[str, float]:
+            assert self._db is not None
+            return dict(self._db.execute("SELECT lane, blocked_until FROM lanes").fetchall())
+
+        return await self._run(q)
+
+    async def block_lane(self, lane: str, until: float) -> None:
+        """Persist a platform's "not before" so a restart does not send early either."""
+        await self._update("INSERT OR REPLACE INTO lanes (lane, blocked_until) VALUES (?, ?)", lane, until)
+
+    # ------------------------------------------------------------ dead letters and stats
+
+    async def dead_letters(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        def q() -> list[dict[str, Any]]:
+            assert self._db is not None
+            rows = self._db.execute(
+                "SELECT d.id, d.notification_id, d.channel, d.last_reason, d.attempts, d.parts_sent, d.finished_at,"
+                " n.route, n.status, n.group_key, n.received_at FROM deliveries d"
+                " JOIN notifications n ON n.id = d.notification_id WHERE d.state = 'dead'"
+                " ORDER BY d.id DESC LIMIT ? OFFSET ?",
+                (limit, offset),
+            ).fetchall()
+            keys = ("id", "notification_id", "channel", "reason", "attempts", "parts_sent", "dead_at",
+                    "route", "status", "group_key", "received_at")
+            return [dict(zip(keys, r, strict=True)) for r in rows]
+
+        return await self._run(q)
+
+    async def retry_dead(self, delivery_id: int, now: float | None = None) -> str | None:
+        """Put a dead letter back in the queue (attempts and age start over); its channel, or None if no such."""
+        now = time.time() if now is None else now
+
+        def tx(db: sqlite3.Connection) -> str | None:
+            row = db.execute(
+                "SELECT channel FROM deliveries WHERE id = ? AND state = 'dead'", (delivery_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, queued_at = ?,"
+                " last_reason = 'retried', finished_at = NULL WHERE id = ?",
+                (now, now, delivery_id),
+            )
+            return row[0]
+
+        return await self._run(self._tx, tx)
+
+    async def pending_stats(self, now: float | None = None) -> dict[str, tuple[int, float]]:
+        """Per channel: (pending deliveries, age in seconds of the oldest one since receipt)."""
+        now = time.time() if now is None else now
+
+        def q() -> dict[str, tuple[int, float]]:
+            assert self._db is not None
+            rows = self._db.execute(
+                "SELECT d.channel, COUNT(*), MIN(n.received_at) FROM deliveries d"
+                " JOIN notifications n ON n.id = d.notification_id WHERE d.state = 'pending' GROUP BY d.channel"
+            ).fetchall()
+            return {ch: (count, max(0.0, now - oldest)) for ch, count, oldest in rows}
+
+        return await self._run(q)
+
+    async def counts(self) -> dict[str, int]:
+        """Deliveries by state (for tests and check tools)."""
+
+        def q() -> dict[str, int]:
+            assert self._db is not None
+            return dict(self._db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state").fetchall())
+
+        return await self._run(q)
+
+    async def prune(self, keep_seconds: float, now: float | None = None) -> int:
+        """Forget finished deliveries and notifications older than `keep_seconds`; dead letters stay."""
+        cutoff = (time.time() if now is None else now) - keep_seconds
+
+        def tx(db: sqlite3.Connection) -> int:
+            n = db.execute(
+                "DELETE FROM deliveries WHERE state = 'delivered' AND finished_at < ?", (cutoff,)
+            ).rowcount
+            db.execute(
+                "DELETE FROM notifications WHERE received_at < ? AND NOT EXISTS"
+                " (SELECT 1 FROM deliveries d WHERE d.notification_id = notifications.id)",
+                (cutoff,),
+            )
+            return n
+
+        return await self._run(self._tx, tx)
