@@ -1,0 +1,172 @@
+"""Simulated proxy counters: integrate a scenario's rates over scenario time, render them as text 0.0.4."""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from exporter.simulator.scenarios import BUCKETS, MODELS, REASONS, SCENARIOS, phase_at, phases_between, traffic
+
+__all__ = ["CONTENT_TYPE", "Exposition", "Simulation", "le_text", "padding_lines"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_HIST = "llm_response_latency_seconds"
+# A representative latency per bucket interval, so _sum is deterministic and consistent with the buckets.
+_MIDPOINTS = (0.06, 0.18, 0.37, 0.72, 1.4, 3.2, 7.0, 15.0, 40.0)
+_HIST_HEADER = (
+    f"# HELP {_HIST} Time from request to complete response, failed requests included.\n# TYPE {_HIST} histogram\n"
+)
+_OTHER_HEADERS = {
+    "llm_requests_total": "Requests handled by the proxy, failed ones included.",
+    "llm_requests_failed_total": "Requests that failed, by reason.",
+    "llm_tokens_used_total": "Tokens used, by type (prompt or completion).",
+}
+
+
+def le_text(bound: float) -> str:
+    """The `le` label value of a bucket bound: 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, +Inf."""
+    return "+Inf" if math.isinf(bound) else f"{bound:g}"
+
+
+@dataclass
+class _Counters:
+    """Exact (fractional) totals of one model; the exposition shows them rounded down, like real counts."""
+
+    buckets: list[float] = field(default_factory=lambda: [0.0] * len(BUCKETS))
+    latency_sum: float = 0.0
+    failed: dict[str, float] = field(default_factory=lambda: dict.fromkeys(REASONS, 0.0))
+    prompt: float = 0.0
+    completion: float = 0.0
+
+    def add(self, phase: str, model: str, seconds: float) -> None:
+        t = traffic(phase, model)
+        requests = t.requests_per_second * seconds
+        for i, share in enumerate(t.latency_shares):
+            self.buckets[i] += requests * share
+            self.latency_sum += requests * share * _MIDPOINTS[i]
+        for reason, share in t.failure_reasons:
+            self.failed[reason] += requests * t.failure_ratio * share
+        self.prompt += requests * t.prompt_tokens_per_request
+        self.completion += requests * t.completion_tokens_per_request
+
+    def cumulative(self) -> list[int]:
+        """Cumulative bucket counts, rounded down; the last one is the request count."""
+        out, running = [], 0.0
+        for value in self.buckets:
+            running += value
+            out.append(math.floor(running))
+        return out
+
+
+class Simulation:
+    """The scenario clock and the counters, advanced lazily to "now" whenever they are read."""
+
+    def __init__(self, scenario: str, speed: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}")
+        self.speed = speed
+        self._clock = clock
+        self._scenario = scenario
+        self._started = clock()
+        self._done = 0.0  # scenario seconds of the current scenario already integrated
+        self._models = {model: _Counters() for model in MODELS}
+
+    @property
+    def scenario(self) -> str:
+        return self._scenario
+
+    def scenario_seconds(self) -> float:
+        """Scenario seconds since the current scenario started (the real elapsed time times the speed)."""
+        return max(0.0, self._clock() - self._started) * self.speed
+
+    def phase(self) -> str:
+        """What the current scenario is doing now (for demo, the timeline's current stretch)."""
+        return phase_at(self._scenario, self.scenario_seconds() / 60.0)
+
+    def advance(self) -> None:
+        """Integrate the scenario's rates from the last reading up to now."""
+        now = self.scenario_seconds()
+        for phase, seconds in phases_between(self._scenario, self._done, now):
+            for model, counters in self._models.items():
+                counters.add(phase, model, seconds)
+        self._done = max(self._done, now)
+
+    def switch(self, scenario: str) -> None:
+        """Run `scenario` from its minute 0 on; the counters keep counting (they only reset on restart)."""
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}")
+        self.advance()
+        self._scenario = scenario
+        self._started = self._clock()
+        self._done = 0.0
+
+    def histogram_lines(self) -> str:
+        """The live series of the latency histogram (its HELP/TYPE header is served apart, with the padding)."""
+        lines = []
+        for model, c in self._models.items():
+            cum = c.cumulative()
+            for bound, value in zip(BUCKETS, cum, strict=True):
+                lines.append(f'{_HIST}_bucket{{model="{model}",le="{le_text(bound)}"}} {value}\n')
+            lines.append(f'{_HIST}_sum{{model="{model}"}} {c.latency_sum:.3f}\n')
+            lines.append(f'{_HIST}_count{{model="{model}"}} {cum[-1]}\n')
+        return "".join(lines)
+
+    def counter_families(self) -> str:
+        """llm_requests_total, llm_requests_failed_total and llm_tokens_used_total as text."""
+        out = []
+        for name, help_text in _OTHER_HEADERS.items():
+            out.append(f"# HELP {name} {help_text}\n# TYPE {name} counter\n")
+            for model, c in self._models.items():
+                if name == "llm_requests_total":
+                    out.append(f'{name}{{model="{model}"}} {c.cumulative()[-1]}\n')
+                elif name == "llm_requests_failed_total":
+                    for reason in REASONS:
+                        out.append(f'{name}{{model="{model}",reason="{reason}"}} {math.floor(c.failed[reason])}\n')
+                else:
+                    out.append(f'{name}{{model="{model}",type="prompt"}} {math.floor(c.prompt)}\n')
+                    out.append(f'{name}{{model="{model}",type="completion"}} {math.floor(c.completion)}\n')
+        return "".join(out)
+
+
+def padding_lines(series: int) -> bytes:
+    """Static extra series of the latency histogram: series // 11 label sets (9 buckets, _sum, _count) each."""
+    label_sets = series // (len(BUCKETS) + 2)
+    per_mille = (150, 300, 380, 145, 20, 5, 0, 0, 0)  # the steady latency shape, in integers so buckets are exact
+    les = [le_text(b) for b in BUCKETS]
+    parts: list[str] = []
+    for i in range(label_sets):
+        labels = f'model="{MODELS[i % len(MODELS)]}",key="k{i:06d}"'
+        total = 50 + (i * 7919) % 950  # deterministic spread of counts across keys
+        cumulative, latency_sum = 0, 0.0
+        for le, share, mid in zip(les, per_mille, _MIDPOINTS, strict=True):
+            cumulative += share
+            latency_sum += total * share / 1000 * mid
+            parts.append(f'{_HIST}_bucket{{{labels},le="{le}"}} {total * cumulative // 1000}\n')
+        parts.append(f"{_HIST}_sum{{{labels}}} {latency_sum:.3f}\n{_HIST}_count{{{labels}}} {total}\n")
+    return "".join(parts).encode()
+
+
+class Exposition:
+    """The served text: a cached static head (histogram header plus padding), then the live series.
+
+    The head is also gzipped once; a gzip answer copies the compressor as it stood after the head and
+    compresses only the live tail, so a 100k-series scrape costs about as much as a tiny one.
+    """
+
+    def __init__(self, padding_series: int) -> None:
+        self.head = _HIST_HEADER.encode() + padding_lines(padding_series)
+        self.padding_series = padding_series // (len(BUCKETS) + 2) * (len(BUCKETS) + 2)
+        self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: gzip container
+        self.head_gz = self._compressor.compress(self.head) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+
+    def render(self, sim: Simulation, gzip: bool) -> bytes:
+        """One complete exposition of `sim` as it stands now; gzipped if asked."""
+        sim.advance()
+        tail = (sim.histogram_lines() + sim.counter_families()).encode()
+        if not gzip:
+            return self.head + tail
+        compressor = self._compressor.copy()
+        return self.head_gz + compressor.compress(tail) + compressor.flush()
