@@ -20,6 +20,10 @@ test: system-deps venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
+# The whole stack on 127.0.0.1 without Docker; DEMO_* variables: `$(PY) -m stack demo --help`.
+demo: system-deps venv
+	$(VENV)/bin/python -m stack demo
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
