@@ -1,0 +1,80 @@
+"""HTTP answers classified the same way for every channel: delivered, retry (with how long to wait), permanent."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+from bridge.channels.base import Outcome, Result
+
+__all__ = ["classify", "lane_key", "parse_retry_after", "redact_url"]
+
+_CODE = re.compile(r"^[a-z_]{1,40}$")
+
+
+def redact_url(url: str) -> str:
+    """Host and a redacted path: a webhook's path is its secret (`hooks.slack.com/services/***`)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(invalid url)"
+    first = parts.path.strip("/").split("/", 1)[0]
+    path = f"/{first}/***" if first else "/***"
+    return f"{parts.scheme}://{host}{port}{path}"
+
+
+def lane_key(kind: str, secret: str) -> str:
+    """An opaque lane id for a destination: the same URL gives the same lane, and the key reveals nothing."""
+    return f"{kind}:{hashlib.sha256(secret.encode()).hexdigest()[:16]}"
+
+
+def _float(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if number >= 0 else None
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """`Retry-After` as seconds: a number of seconds or an HTTP date."""
+    if value is None:
+        return None
+    seconds = _float(value.strip())
+    if seconds is not None:
+        return seconds
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def classify(status: int, headers: Mapping[str, str], *, code: str = "", retry_after: float | None = None) -> Result:
+    """2xx delivered; 408, 429 and 5xx retried; any other status permanent. `code` is a platform error word."""
+    waits = [w for w in (parse_retry_after(headers.get("Retry-After")), retry_after) if w is not None]
+    if status == 429:
+        # Discord sends a bucket reset too; honour whichever asks for the longest wait.
+        waits.append(_float(headers.get("X-RateLimit-Reset-After")) or 0.0)
+    wait = max(waits) if waits else None
+    remaining_raw = headers.get("X-RateLimit-Remaining")
+    remaining = int(remaining_raw) if remaining_raw is not None and remaining_raw.isdigit() else None
+    reset_after = _float(headers.get("X-RateLimit-Reset-After"))
+    reason = f"http_{status}"
+    if code and _CODE.match(code):  # only a short machine word: never echo a body that may hold anything
+        reason = f"{reason}_{code}"
+    if 200 <= status < 300:
+        return Result(Outcome.DELIVERED, remaining=remaining, reset_after=reset_after)
+    if status in (408, 429) or status >= 500:
+        return Result(Outcome.RETRY, reason, retry_after=wait, remaining=remaining, reset_after=reset_after)
+    return Result(Outcome.PERMANENT, reason)

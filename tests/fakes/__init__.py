@@ -1,0 +1,1 @@
+"""Local HTTP servers that behave like the platforms the bridge posts to."""
