@@ -89,6 +89,7 @@ class ChannelSettings(BaseModel):
 
 
 class Channel(Protocol):
+    type: str  # "slack" | "discord" | "email" | "webhook" | "console"
     name: str  # the configured name: the `channel` label in metrics
     lane: str  # one delivery lane per destination (webhook URL, mailbox); an opaque key, never the secret
     pace: Pace | None
