@@ -8,6 +8,8 @@ crash (kill -9 included) delivery resumes at the next part. Given-up deliveries 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["Delivery", "Outbox", "OutboxError", "QueueFull", "StoredNotification"]
+from bridge.payload import Notification
+
+__all__ = ["Delivery", "Outbox", "OutboxError", "QueueFull", "StoredNotification", "dedupe_key"]
 
 T = TypeVar("T")
 
@@ -378,3 +382,17 @@ class Outbox:
             return n
 
         return await self._run(self._tx, tx)
+
+
+def dedupe_key(route: str, notification: Notification) -> str:
+    """What makes two notifications "the same": route, groupKey, status, and each alert's identity and times.
+
+    Alertmanager's retries and HA peers send exactly this again; a reminder at repeat_interval does too, so
+    the dedupe window must stay shorter than repeat_interval (2m against Alertmanager's 4h default).
+    """
+    alerts = []
+    for alert, raw in zip(notification.alerts, notification.raw.get("alerts", []), strict=False):
+        ident = alert.fingerprint or json.dumps(alert.labels, sort_keys=True)
+        alerts.append((ident, alert.status, raw.get("startsAt", ""), raw.get("endsAt", "")))
+    material = json.dumps([route, notification.group_key, notification.status, sorted(alerts)])
+    return hashlib.sha256(material.encode()).hexdigest()

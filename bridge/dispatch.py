@@ -1,0 +1,290 @@
+"""Delivery from the outbox: one lane per destination, in order per alert group, with backoff and pacing.
+
+Retrying, waiting and counting happen here only; channels render, send once and classify the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+
+from bridge.channels.base import Channel, Message, Outcome, Result
+from bridge.metrics import BridgeMetrics
+from bridge.outbox import Delivery, Outbox, OutboxError
+from bridge.payload import PayloadError, parse_notification
+
+__all__ = ["Dispatcher", "backoff_delay"]
+
+log = logging.getLogger("bridge.dispatch")
+
+_IDLE_POLL = 30.0  # re-check the outbox this often even without a wake-up (clock jumps, missed events)
+_PRUNE_EVERY = 300.0
+
+
+def backoff_delay(attempts: int, initial: float, maximum: float, rand: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with jitter: about initial·2^(n-1), capped, drawn from its upper half."""
+    ceiling = min(maximum, initial * (2 ** max(0, attempts - 1)))
+    return ceiling * (0.5 + 0.5 * rand())
+
+
+class _Lane:
+    """One destination: its channels, its pacing window and how long the platform asked us to wait."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.channels: dict[str, Channel] = {}
+        self.sent: deque[float] = deque()  # send times within the pacing window
+        self.blocked_until = 0.0
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.busy = False
+
+    @property
+    def pace(self):
+        for ch in self.channels.values():
+            if ch.pace is not None:
+                return ch.pace
+        return None
+
+    def ready_at(self) -> float:
+        """Earliest time the next request may go: after any block, and within the pace window."""
+        at = self.blocked_until
+        pace = self.pace
+        if pace is not None and len(self.sent) >= pace.messages:
+            at = max(at, self.sent[-pace.messages] + pace.per_seconds)
+        return at
+
+    def record(self, when: float, result: Result) -> None:
+        pace = self.pace
+        self.sent.append(when)
+        while len(self.sent) > max(1, pace.messages if pace else 1):
+            self.sent.popleft()
+        # The platform says the window is spent: wait for its reset rather than collect a 429.
+        if result.remaining is not None and result.remaining <= 0 and result.reset_after:
+            self.blocked_until = max(self.blocked_until, time.time() + result.reset_after)
+
+
+class Dispatcher:
+    """Runs one task per lane; wake it with `wake(channel)` after an enqueue; `stop(grace)` to finish."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        metrics: BridgeMetrics,
+        *,
+        max_delivery_age: float = 24 * 3600.0,
+        retry_initial: float = 1.0,
+        retry_max: float = 300.0,
+        prune_after: float = 3600.0,
+    ) -> None:
+        self.outbox = outbox
+        self.metrics = metrics
+        self.max_delivery_age = max_delivery_age
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.prune_after = prune_after
+        self.channels: dict[str, Channel] = {}
+        self._lanes: dict[str, _Lane] = {}
+        self._stopping = asyncio.Event()
+        self._retired: list[Channel] = []
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self, channels: Mapping[str, Channel]) -> None:
+        for lane, until in (await self.outbox.lane_blocks()).items():
+            self._lane(lane).blocked_until = until
+        await self.set_channels(channels)
+        self._housekeeping = asyncio.create_task(self._housekeep(), name="bridge-housekeeping")
+
+    async def set_channels(self, channels: Mapping[str, Channel]) -> None:
+        """Adopt a (new) set of channels: lanes for new destinations start, removed channels are dead-lettered."""
+        old = self.channels
+        self.channels = dict(channels)
+        self.metrics.init_channels(self.channels)
+        for lane in self._lanes.values():
+            lane.channels = {}
+        for name, ch in self.channels.items():
+            self._lane(ch.lane).channels[name] = ch
+        self._retired.extend(ch for name, ch in old.items() if self.channels.get(name) is not ch)
+        removed = await self.outbox.dead_letter_channels_except(list(self.channels), "channel_removed")
+        for delivery_id, channel in removed:
+            self.metrics.deliveries.labels(channel, "dead_lettered").inc()
+            self.metrics.dead_letters.labels(channel, "channel_removed").inc()
+            log.warning("dead-lettered: channel not configured", extra={"delivery": delivery_id, "channel": channel})
+        for lane in self._lanes.values():
+            if lane.channels and (lane.task is None or lane.task.done()):
+                lane.task = asyncio.create_task(self._run_lane(lane), name=f"bridge-lane-{lane.key}")
+            lane.wake.set()
+
+    def _lane(self, key: str) -> _Lane:
+        if key not in self._lanes:
+            self._lanes[key] = _Lane(key)
+        return self._lanes[key]
+
+    def wake(self, channels: Iterable[str]) -> None:
+        """New work for these channels."""
+        for name in channels:
+            ch = self.channels.get(name)
+            if ch is not None:
+                self._lanes[ch.lane].wake.set()
+
+    async def stop(self, grace: float) -> None:
+        """Take no new delivery; let those in flight finish within `grace` seconds; the rest stays pending."""
+        self._stopping.set()
+        for lane in self._lanes.values():
+            lane.wake.set()
+        tasks = [t for t in (lane.task for lane in self._lanes.values()) if t is not None]
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            tasks.append(self._housekeeping)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for ch in {id(c): c for c in [*self.channels.values(), *self._retired]}.values():
+            with contextlib.suppress(Exception):
+                await ch.close()
+
+    async def _sleep(self, seconds: float, wake: asyncio.Event | None = None) -> None:
+        """Sleep, cut short by stop() (and by `wake` if given)."""
+        if seconds <= 0:
+            return
+        waiters = [asyncio.ensure_future(self._stopping.wait())]
+        if wake is not None:
+            waiters.append(asyncio.ensure_future(wake.wait()))
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+
+    async def _housekeep(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(OutboxError):
+                await self.outbox.prune(self.prune_after)
+            await self._sleep(_PRUNE_EVERY)
+
+    # ------------------------------------------------------------ one lane
+
+    async def _run_lane(self, lane: _Lane) -> None:
+        while not self._stopping.is_set() and lane.channels:
+            names = list(lane.channels)
+            try:
+                delivery = await self.outbox.next_due(names, time.time())
+                if delivery is None:
+                    lane.wake.clear()
+                    wake_at = await self.outbox.next_wake(names)
+                    wait = _IDLE_POLL if wake_at is None else min(_IDLE_POLL, wake_at - time.time())
+                    await self._sleep(wait, lane.wake)
+                    continue
+                lane.busy = True
+                try:
+                    await self._deliver(lane, delivery)
+                finally:
+                    lane.busy = False
+            except OutboxError:
+                log.exception("outbox error in lane; retrying shortly", extra={"lane": lane.key})
+                await self._sleep(1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not stop the lane for good
+                log.exception("unexpected error in lane", extra={"lane": lane.key})
+                await self._sleep(1.0)
+
+    async def _deliver(self, lane: _Lane, d: Delivery) -> None:
+        channel = lane.channels.get(d.channel)
+        if channel is None:
+            return
+        now = time.time()
+        if now - d.queued_at > self.max_delivery_age:
+            await self._dead(d, "expired", d.attempts)
+            return
+        try:
+            notification = parse_notification(json.loads(await self.outbox.body(d.notification_id)))
+        except (ValueError, PayloadError):
+            await self._dead(d, "bad_stored_payload", d.attempts)
+            return
+        if notification.status == "resolved" and not channel.send_resolved:
+            await self.outbox.skip(d.id)
+            return
+        try:
+            messages = channel.render(notification)
+        except Exception:
+            log.exception("render failed", extra={"channel": d.channel, "delivery": d.id})
+            await self._dead(d, "render_error", d.attempts)
+            return
+        attempts = d.attempts
+        for index in range(min(d.parts_sent, len(messages)), len(messages)):
+            message = messages[index]
+            wait = lane.ready_at() - time.time()
+            if wait > 0:
+                await self._sleep(wait)
+            if self._stopping.is_set():
+                return  # stays pending at this part
+            attempts += 1
+            self.metrics.attempts.labels(d.channel).inc()
+            result = await self._send(channel, message)
+            lane.record(time.time(), result)
+            if result.outcome is Outcome.DELIVERED:
+                await self.outbox.part_sent(d.id, index + 1, attempts)
+                if message.truncated:
+                    self.metrics.truncations.labels(d.channel).inc()
+                continue
+            if result.outcome is Outcome.PERMANENT:
+                await self._dead(d, result.reason or "permanent", attempts)
+                return
+            await self._retry(lane, d, result, attempts)
+            return
+        await self.outbox.delivered(d.id, attempts)
+        self.metrics.deliveries.labels(d.channel, "delivered").inc()
+        self.metrics.latency.labels(d.channel).observe(max(0.0, time.time() - d.received_at))
+        log.info(
+            "delivered",
+            extra={"channel": d.channel, "delivery": d.id, "parts": len(messages), "attempts": attempts,
+                   "destination": channel.describe()},
+        )
+
+    async def _send(self, channel: Channel, message: Message) -> Result:
+        try:
+            return await channel.send(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # channels should classify; a stray exception is treated as transient
+            return Result(Outcome.RETRY, f"error_{type(exc).__name__}")
+
+    async def _retry(self, lane: _Lane, d: Delivery, result: Result, attempts: int) -> None:
+        now = time.time()
+        delay = backoff_delay(attempts, self.retry_initial, self.retry_max)
+        rate_limited = result.retry_after is not None or result.reason == "http_429"
+        if rate_limited:
+            self.metrics.rate_limited.labels(d.channel).inc()
+            if result.retry_after is not None:
+                # Never sooner than the platform said, for this delivery and for the whole destination.
+                delay = max(result.retry_after, 0.0) + min(1.0, 0.05 * result.retry_after) * random.random()
+                lane.blocked_until = max(lane.blocked_until, now + result.retry_after)
+                await self.outbox.block_lane(lane.key, lane.blocked_until)
+        when = now + delay
+        if when - d.queued_at > self.max_delivery_age:
+            await self._dead(d, "expired", attempts)
+            return
+        await self.outbox.retry_at(d.id, when, attempts, result.reason)
+        log.warning(
+            "delivery failed, will retry",
+            extra={"channel": d.channel, "delivery": d.id, "reason": result.reason, "attempts": attempts,
+                   "retry_in": round(delay, 3), "destination": lane.channels[d.channel].describe()},
+        )
+
+    async def _dead(self, d: Delivery, reason: str, attempts: int) -> None:
+        await self.outbox.dead_letter(d.id, reason, attempts)
+        self.metrics.deliveries.labels(d.channel, "dead_lettered").inc()
+        self.metrics.dead_letters.labels(d.channel, reason).inc()
+        log.error("dead-lettered", extra={"channel": d.channel, "delivery": d.id, "reason": reason,
+                                          "attempts": attempts})
