@@ -1,0 +1,138 @@
+"""The SQLite outbox: commit, dedupe, queue cap, per-group order, dead letters, reopen after a crash."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from bridge.outbox import Outbox, OutboxError, QueueFull, dedupe_key
+from bridge.payload import parse_notification
+from tests.bridge.test_dispatch import payload
+
+
+async def _enqueue(outbox: Outbox, group: str = "g1", channels=("a",), now: float = 1000.0, key: str | None = None,
+                   max_queue: int = 100):
+    return await outbox.enqueue(
+        route="default", status="firing", group_key=group, dedupe_key=key or f"{group}-{now}", body=b"{}",
+        channels=list(channels), dedupe_window=120, max_queue=max_queue, now=now,
+    )
+
+
+@pytest.fixture
+async def outbox(tmp_path):
+    box = await Outbox.open(tmp_path)
+    yield box
+    await box.close()
+
+
+async def test_enqueue_creates_one_delivery_per_channel(outbox):
+    stored = await _enqueue(outbox, channels=("a", "b"))
+    assert not stored.duplicate and stored.deliveries == 2
+    assert await outbox.counts() == {"pending": 2}
+    stats = await outbox.pending_stats(now=1010.0)
+    assert stats == {"a": (1, 10.0), "b": (1, 10.0)}
+
+
+async def test_same_key_within_window_is_a_duplicate_and_after_it_is_not(outbox):
+    assert not (await _enqueue(outbox, key="k", now=1000.0)).duplicate
+    assert (await _enqueue(outbox, key="k", now=1100.0)).duplicate
+    assert not (await _enqueue(outbox, key="k", now=1000.0 + 121)).duplicate
+    assert await outbox.counts() == {"pending": 2}
+
+
+async def test_queue_cap_refuses_and_stores_nothing(outbox):
+    await _enqueue(outbox, channels=("a", "b"), max_queue=3)
+    with pytest.raises(QueueFull):
+        await _enqueue(outbox, group="g2", channels=("a", "b"), max_queue=3)
+    assert await outbox.counts() == {"pending": 2}
+
+
+async def test_next_due_keeps_each_group_in_order(outbox):
+    await _enqueue(outbox, group="g1", now=1000.0)
+    await _enqueue(outbox, group="g1", now=1001.0)
+    await _enqueue(outbox, group="g2", now=1002.0)
+    first = await outbox.next_due(["a"], now=2000.0)
+    assert first is not None and first.group_key == "g1"
+    # The g1 head backs off: the second g1 notification must wait behind it; g2 may go.
+    await outbox.retry_at(first.id, 5000.0, 1, "http_500")
+    nxt = await outbox.next_due(["a"], now=2000.0)
+    assert nxt is not None and nxt.group_key == "g2"
+    await outbox.delivered(nxt.id, 1)
+    assert await outbox.next_due(["a"], now=2000.0) is None
+    assert await outbox.next_wake(["a"]) == 5000.0
+    again = await outbox.next_due(["a"], now=5000.0)
+    assert again is not None and again.id == first.id and again.attempts == 1
+
+
+async def test_dead_letter_listed_and_retried_with_fresh_age(outbox):
+    await _enqueue(outbox)
+    d = await outbox.next_due(["a"], now=1000.0)
+    await outbox.part_sent(d.id, 1, 1)
+    await outbox.dead_letter(d.id, "http_400", 2)
+    [row] = await outbox.dead_letters()
+    assert row["id"] == d.id and row["reason"] == "http_400" and row["channel"] == "a" and row["parts_sent"] == 1
+    assert await outbox.retry_dead(999) is None
+    assert await outbox.retry_dead(d.id, now=9000.0) == "a"
+    again = await outbox.next_due(["a"], now=9000.0)
+    assert again.queued_at == 9000.0 and again.attempts == 0 and again.parts_sent == 1
+    assert await outbox.dead_letters() == []
+
+
+async def test_committed_rows_survive_reopen(tmp_path):
+    box = await Outbox.open(tmp_path)
+    await _enqueue(box, channels=("a", "b"))
+    d = await box.next_due(["a"], now=1000.0)
+    await box.part_sent(d.id, 2, 2)
+    # No close(): the process "dies"; a second connection must see the committed state (WAL).
+    other = await Outbox.open(tmp_path)
+    try:
+        again = await other.next_due(["a"], now=1000.0)
+        assert again.id == d.id and again.parts_sent == 2
+        assert await other.counts() == {"pending": 2}
+    finally:
+        await other.close()
+        await box.close()
+    mode = sqlite3.connect(tmp_path / "outbox.db").execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+async def test_disk_full_is_an_outbox_error(outbox):
+    await _enqueue(outbox)
+    await outbox._run(lambda: outbox._db.execute("PRAGMA max_page_count = 1"))
+    with pytest.raises(OutboxError):
+        await outbox.enqueue(
+            route="default", status="firing", group_key="g9", dedupe_key="x", body=b"x" * 100_000,
+            channels=["a"], dedupe_window=120, max_queue=100,
+        )
+    assert await outbox.counts() == {"pending": 1}
+
+
+async def test_prune_forgets_finished_work_but_keeps_dead_letters(outbox):
+    await _enqueue(outbox, group="g1", now=1000.0)
+    await _enqueue(outbox, group="g2", now=1000.0)
+    d1 = await outbox.next_due(["a"], now=1000.0)
+    await outbox.delivered(d1.id, 1, now=1000.0)
+    d2 = await outbox.next_due(["a"], now=1000.0)
+    await outbox.dead_letter(d2.id, "http_400", 1, now=1000.0)
+    assert await outbox.prune(60, now=5000.0) == 1
+    assert await outbox.counts() == {"dead": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "same"),
+    [
+        pytest.param(lambda b: b, True, id="identical"),
+        pytest.param(lambda b: {**b, "receiver": "other", "unknown": 1}, True, id="other-fields-ignored"),
+        pytest.param(lambda b: {**b, "status": "resolved"}, False, id="status"),
+        pytest.param(lambda b: {**b, "groupKey": "other"}, False, id="group"),
+        pytest.param(lambda b: {**b, "alerts": [{**b["alerts"][0], "startsAt": "2030-01-01T00:00:00Z"}]}, False,
+                     id="startsAt"),
+    ],
+)
+def test_dedupe_key(change, same):
+    body = json.loads(json.dumps(payload()))
+    a = dedupe_key("default", parse_notification(body))
+    b = dedupe_key("default", parse_notification(change(body)))
+    assert (a == b) is same
