@@ -206,6 +206,9 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
                     "SIM_SPEED": _num(s.speed),
                 },
             )
+            # One at a time, each ready before the next: a sidecar polling a simulator that is not up yet
+            # would report the proxy down, and Prometheus scraping a sidecar not up yet, the sidecar down.
+            _wait(stack, stack.procs["sim"], f"{stack.url('sim')}/healthz")
             stack.procs["exporter"] = stack.group.start(
                 "llm-exporter",
                 [_tool("llm-exporter")],
@@ -220,6 +223,7 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
                     "EXPORTER_BASELINE": s.scaled(_EXPORTER_BASELINE),
                 },
             )
+            _wait(stack, stack.procs["exporter"], f"{stack.url('exporter')}/readyz")
             stack.procs["bridge"] = stack.group.start(
                 "alert-bridge",
                 [_tool("alert-bridge")],
@@ -233,6 +237,7 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
                 },
                 on_stdout_line=on_bridge_line,
             )
+            _wait(stack, stack.procs["bridge"], f"{stack.url('bridge')}/readyz")
             am_url = stack.url("alertmanager")
             stack.procs["alertmanager"] = stack.group.start(
                 "alertmanager",
@@ -247,6 +252,7 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
                 env=base,
                 cwd=am_cfg.parent,
             )
+            _wait(stack, stack.procs["alertmanager"], f"{am_url}/-/ready")
             prom_url = stack.url("prometheus")
             stack.procs["prometheus"] = stack.group.start(
                 "prometheus",
@@ -262,10 +268,6 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
                 env=base,
                 cwd=prom_cfg.parent,
             )
-            _wait(stack, stack.procs["sim"], f"{stack.url('sim')}/metrics", stack.sim_token)
-            _wait(stack, stack.procs["exporter"], f"{stack.url('exporter')}/healthz")
-            _wait(stack, stack.procs["bridge"], f"{stack.url('bridge')}/readyz")
-            _wait(stack, stack.procs["alertmanager"], f"{am_url}/-/ready")
             _wait(stack, stack.procs["prometheus"], f"{prom_url}/-/ready")
             yield stack
     finally:
