@@ -109,8 +109,11 @@ async def _auth(request: web.Request, handler: Callable[[web.Request], Any]) -> 
         return await handler(request)
     if not _authorized(request.headers.get("Authorization", ""), token):
         state.metrics.rejected.labels("unauthorized").inc()
-        return _error(401, "missing or wrong credentials (Bearer token, or Basic with the token as password)",
-                      **{"WWW-Authenticate": 'Bearer realm="alert-bridge"'})
+        return _error(
+            401,
+            "missing or wrong credentials (Bearer token, or Basic with the token as password)",
+            **{"WWW-Authenticate": 'Bearer realm="alert-bridge"'},
+        )
     return await handler(request)
 
 
@@ -167,8 +170,13 @@ async def _receive(request: web.Request) -> web.Response:
     state.dispatcher.wake(channels)  # type: ignore[union-attr]
     log.info(
         "notification accepted",
-        extra={"route": label, "id": stored.id, "status": notification.status, "alerts": len(notification.alerts),
-               "channels": channels},
+        extra={
+            "route": label,
+            "id": stored.id,
+            "status": notification.status,
+            "alerts": len(notification.alerts),
+            "channels": channels,
+        },
     )
     return web.json_response({"status": "accepted", "id": stored.id, "channels": channels})
 
@@ -245,8 +253,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await state.dispatcher.start(state.channels)
             log.info(
                 "alert-bridge started",
-                extra={"channels": {n: c.describe() for n, c in state.channels.items()},
-                       "data_dir": str(config.data_dir)},
+                extra={
+                    "channels": {n: c.describe() for n, c in state.channels.items()},
+                    "data_dir": str(config.data_dir),
+                },
             )
             try:
                 yield

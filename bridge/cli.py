@@ -166,8 +166,10 @@ async def _send_all(channel: Channel, notification: Notification, tries: int = 4
 def _check_config(config: BridgeConfig) -> int:
     from bridge.channels import violations
 
-    print(f"listen {config.host}:{config.port}, data dir {config.data_dir}, "
-          f"auth {'Bearer token' if config.token else 'OFF (BRIDGE_TOKEN not set)'}")
+    print(
+        f"listen {config.host}:{config.port}, data dir {config.data_dir}, "
+        f"auth {'Bearer token' if config.token else 'OFF (BRIDGE_TOKEN not set)'}"
+    )
     channels = build_channels(config, channel_context(config, None))
     for name, channel in channels.items():
         who = "every notification" if name in config.broadcast else "routed"
@@ -176,8 +178,10 @@ def _check_config(config: BridgeConfig) -> int:
         cond = [f"path={route.path}"] if route.path else []
         cond += [f"{k}={v}" for k, v in route.match.items()]
         cond += [f"{k}=~{p.pattern}" for k, p in route.match_re.items()]
-        print(f"route {i}: {' '.join(cond) or 'any'} → {', '.join(route.channels)}"
-              f"{' (continue)' if route.continue_ else ''}")
+        print(
+            f"route {i}: {' '.join(cond) or 'any'} → {', '.join(route.channels)}"
+            f"{' (continue)' if route.continue_ else ''}"
+        )
     if config.routes or config.default_channels:
         print(f"default channels: {', '.join(config.default_channels) or '(none)'}")
     samples = {"firing": sample_payload("firing"), "resolved": sample_payload("resolved"), "large": _large_sample()}

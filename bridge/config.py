@@ -110,8 +110,17 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib|k|m|g)?$", re.IGNORECASE)
 _SIZE_UNITS = {
-    None: 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
-    "k": 1024, "m": 1024**2, "g": 1024**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3,
+    None: 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "k": 1024,
+    "m": 1024**2,
+    "g": 1024**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
 }
 
 
@@ -217,8 +226,14 @@ def _email_defaults(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 _EMAIL_KEYS = {
-    "host": "SMTP_HOST", "port": "SMTP_PORT", "username": "SMTP_USERNAME", "password": "SMTP_PASSWORD",
-    "tls": "SMTP_TLS", "from": "EMAIL_FROM", "from_": "EMAIL_FROM", "to": "EMAIL_TO",
+    "host": "SMTP_HOST",
+    "port": "SMTP_PORT",
+    "username": "SMTP_USERNAME",
+    "password": "SMTP_PASSWORD",
+    "tls": "SMTP_TLS",
+    "from": "EMAIL_FROM",
+    "from_": "EMAIL_FROM",
+    "to": "EMAIL_TO",
 }
 
 

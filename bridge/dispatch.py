@@ -248,8 +248,13 @@ class Dispatcher:
         self.metrics.latency.labels(d.channel).observe(max(0.0, time.time() - d.received_at))
         log.info(
             "delivered",
-            extra={"channel": d.channel, "delivery": d.id, "parts": len(messages), "attempts": attempts,
-                   "destination": channel.describe()},
+            extra={
+                "channel": d.channel,
+                "delivery": d.id,
+                "parts": len(messages),
+                "attempts": attempts,
+                "destination": channel.describe(),
+            },
         )
 
     async def _send(self, channel: Channel, message: Message) -> Result:
@@ -278,13 +283,20 @@ class Dispatcher:
         await self.outbox.retry_at(d.id, when, attempts, result.reason)
         log.warning(
             "delivery failed, will retry",
-            extra={"channel": d.channel, "delivery": d.id, "reason": result.reason, "attempts": attempts,
-                   "retry_in": round(delay, 3), "destination": lane.channels[d.channel].describe()},
+            extra={
+                "channel": d.channel,
+                "delivery": d.id,
+                "reason": result.reason,
+                "attempts": attempts,
+                "retry_in": round(delay, 3),
+                "destination": lane.channels[d.channel].describe(),
+            },
         )
 
     async def _dead(self, d: Delivery, reason: str, attempts: int) -> None:
         await self.outbox.dead_letter(d.id, reason, attempts)
         self.metrics.deliveries.labels(d.channel, "dead_lettered").inc()
         self.metrics.dead_letters.labels(d.channel, reason).inc()
-        log.error("dead-lettered", extra={"channel": d.channel, "delivery": d.id, "reason": reason,
-                                          "attempts": attempts})
+        log.error(
+            "dead-lettered", extra={"channel": d.channel, "delivery": d.id, "reason": reason, "attempts": attempts}
+        )

@@ -22,8 +22,10 @@ class BridgeMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.received = Counter(
-            "alert_bridge_notifications_received", "Notifications accepted, by route and status",
-            ["route", "status"], registry=r,
+            "alert_bridge_notifications_received",
+            "Notifications accepted, by route and status",
+            ["route", "status"],
+            registry=r,
         )
         self.rejected = Counter(
             "alert_bridge_notifications_rejected", "Requests refused at intake, by reason", ["reason"], registry=r
@@ -41,14 +43,19 @@ class BridgeMetrics:
             "alert_bridge_oldest_pending_age_seconds", "Age of the oldest pending delivery", ["channel"], registry=r
         )
         self.latency = Histogram(
-            "alert_bridge_delivery_latency_seconds", "Time from receipt to delivery", ["channel"],
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "alert_bridge_delivery_latency_seconds",
+            "Time from receipt to delivery",
+            ["channel"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.rate_limited = Counter(
             "alert_bridge_rate_limited", "Answers asking the bridge to slow down (429)", ["channel"], registry=r
         )
         self.dead_letters = Counter(
-            "alert_bridge_dead_letters", "Deliveries given up, by channel and reason", ["channel", "reason"],
+            "alert_bridge_dead_letters",
+            "Deliveries given up, by channel and reason",
+            ["channel", "reason"],
             registry=r,
         )
         self.truncations = Counter(

@@ -257,26 +257,35 @@ class Outbox:
     async def retry_at(self, delivery_id: int, when: float, attempts: int, reason: str) -> None:
         await self._update(
             "UPDATE deliveries SET next_attempt_at = ?, attempts = ?, last_reason = ? WHERE id = ?",
-            when, attempts, reason, delivery_id,
+            when,
+            attempts,
+            reason,
+            delivery_id,
         )
 
     async def delivered(self, delivery_id: int, attempts: int, now: float | None = None) -> None:
         await self._update(
             "UPDATE deliveries SET state = 'delivered', attempts = ?, finished_at = ? WHERE id = ?",
-            attempts, time.time() if now is None else now, delivery_id,
+            attempts,
+            time.time() if now is None else now,
+            delivery_id,
         )
 
     async def skip(self, delivery_id: int) -> None:
         """A delivery the channel does not want (resolved, send_resolved false): done without a send."""
         await self._update(
             "UPDATE deliveries SET state = 'delivered', last_reason = 'skipped', finished_at = ? WHERE id = ?",
-            time.time(), delivery_id,
+            time.time(),
+            delivery_id,
         )
 
     async def dead_letter(self, delivery_id: int, reason: str, attempts: int, now: float | None = None) -> None:
         await self._update(
             "UPDATE deliveries SET state = 'dead', last_reason = ?, attempts = ?, finished_at = ? WHERE id = ?",
-            reason, attempts, time.time() if now is None else now, delivery_id,
+            reason,
+            attempts,
+            time.time() if now is None else now,
+            delivery_id,
         )
 
     async def dead_letter_channels_except(self, keep: Sequence[str], reason: str) -> list[tuple[int, str]]:
@@ -318,8 +327,19 @@ class Outbox:
                 " ORDER BY d.id DESC LIMIT ? OFFSET ?",
                 (limit, offset),
             ).fetchall()
-            keys = ("id", "notification_id", "channel", "reason", "attempts", "parts_sent", "dead_at",
-                    "route", "status", "group_key", "received_at")
+            keys = (
+                "id",
+                "notification_id",
+                "channel",
+                "reason",
+                "attempts",
+                "parts_sent",
+                "dead_at",
+                "route",
+                "status",
+                "group_key",
+                "received_at",
+            )
             return [dict(zip(keys, r, strict=True)) for r in rows]
 
         return await self._run(q)
@@ -371,9 +391,7 @@ class Outbox:
         cutoff = (time.time() if now is None else now) - keep_seconds
 
         def tx(db: sqlite3.Connection) -> int:
-            n = db.execute(
-                "DELETE FROM deliveries WHERE state = 'delivered' AND finished_at < ?", (cutoff,)
-            ).rowcount
+            n = db.execute("DELETE FROM deliveries WHERE state = 'delivered' AND finished_at < ?", (cutoff,)).rowcount
             db.execute(
                 "DELETE FROM notifications WHERE received_at < ? AND NOT EXISTS"
                 " (SELECT 1 FROM deliveries d WHERE d.notification_id = notifications.id)",

@@ -25,26 +25,45 @@ from bridge.payload import Notification
 # ---------------------------------------------------------------- helpers shared by the bridge tests
 
 
-def payload(group: str = "g1", status: str = "firing", alerts: int = 1, severity: str = "critical",
-            starts: str = "2026-11-27T18:03:19.553Z", **labels: str) -> dict[str, Any]:
+def payload(
+    group: str = "g1",
+    status: str = "firing",
+    alerts: int = 1,
+    severity: str = "critical",
+    starts: str = "2026-11-27T18:03:19.553Z",
+    **labels: str,
+) -> dict[str, Any]:
     """A v4 webhook payload for one alert group."""
     items = []
     for i in range(alerts):
-        items.append({
-            "status": status,
-            "labels": {"alertname": "LLMHighFailureRate", "severity": severity, "group": group,
-                       "instance": f"i{i}", **labels},
-            "annotations": {"summary": f"alert {i} of {group}", "description": "failure ratio above 5%"},
-            "startsAt": starts,
-            "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-11-27T18:13:19.553Z",
-            "generatorURL": "http://prometheus:9090/graph",
-            "fingerprint": f"{group}-{i}",
-        })
+        items.append(
+            {
+                "status": status,
+                "labels": {
+                    "alertname": "LLMHighFailureRate",
+                    "severity": severity,
+                    "group": group,
+                    "instance": f"i{i}",
+                    **labels,
+                },
+                "annotations": {"summary": f"alert {i} of {group}", "description": "failure ratio above 5%"},
+                "startsAt": starts,
+                "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-11-27T18:13:19.553Z",
+                "generatorURL": "http://prometheus:9090/graph",
+                "fingerprint": f"{group}-{i}",
+            }
+        )
     return {
-        "receiver": "bridge", "status": status, "alerts": items,
-        "groupLabels": {"group": group}, "commonLabels": {"severity": severity, **labels},
-        "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "version": "4",
-        "groupKey": f'{{}}:{{group="{group}"}}', "truncatedAlerts": 0,
+        "receiver": "bridge",
+        "status": status,
+        "alerts": items,
+        "groupLabels": {"group": group},
+        "commonLabels": {"severity": severity, **labels},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "version": "4",
+        "groupKey": f'{{}}:{{group="{group}"}}',
+        "truncatedAlerts": 0,
     }
 
 
@@ -83,8 +102,17 @@ class HttpChannel:
 
     type = "webhook"
 
-    def __init__(self, name: str, url: str, ctx: ChannelContext, *, pace: Pace | None = None, parts: int = 1,
-                 truncated: bool = False, send_resolved: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        ctx: ChannelContext,
+        *,
+        pace: Pace | None = None,
+        parts: int = 1,
+        truncated: bool = False,
+        send_resolved: bool = True,
+    ) -> None:
         self.name, self.lane, self.pace, self.send_resolved = name, f"test:{url}", pace, send_resolved
         self._url, self._ctx, self._parts, self._truncated = url, ctx, parts, truncated
 
@@ -93,9 +121,17 @@ class HttpChannel:
 
     def render(self, notification: Notification) -> list[Message]:
         return [
-            Message(body={"group": notification.group_key, "status": notification.status, "part": i,
-                          "alerts": [a.fingerprint for a in notification.alerts]},
-                    part=i, parts=self._parts, truncated=self._truncated)
+            Message(
+                body={
+                    "group": notification.group_key,
+                    "status": notification.status,
+                    "part": i,
+                    "alerts": [a.fingerprint for a in notification.alerts],
+                },
+                part=i,
+                parts=self._parts,
+                truncated=self._truncated,
+            )
             for i in range(1, self._parts + 1)
         ]
 
@@ -122,8 +158,15 @@ class HttpChannel:
 def test_config(tmp_path, channels: tuple[str, ...] = ("hook",), **overrides: Any) -> BridgeConfig:
     """A BridgeConfig for app tests: data under tmp_path, fast retries, `channels` all broadcast."""
     settings = {n: ChannelSettings(type="webhook") for n in channels}
-    values = {"data_dir": tmp_path / "data", "retry_initial": 0.05, "retry_max": 0.2, "shutdown_grace": 2.0,
-              "channels": settings, "broadcast": channels, **overrides}
+    values = {
+        "data_dir": tmp_path / "data",
+        "retry_initial": 0.05,
+        "retry_max": 0.2,
+        "shutdown_grace": 2.0,
+        "channels": settings,
+        "broadcast": channels,
+        **overrides,
+    }
     return BridgeConfig(**values)
 
 
@@ -155,8 +198,10 @@ def sample(client, name: str, **labels: str) -> float | None:
     return client.app[STATE].metrics.registry.get_sample_value(name, labels)
 
 
-async def post(client, body: Any, path: str = "/alerts", **kw: Any):
-    return await client.post(path, data=json.dumps(body), headers={"Content-Type": "application/json"}, **kw)
+async def post(client, body: Any, path: str = "/alerts", headers: dict[str, str] | None = None):
+    return await client.post(
+        path, data=json.dumps(body), headers={"Content-Type": "application/json", **(headers or {})}
+    )
 
 
 # ---------------------------------------------------------------- tests

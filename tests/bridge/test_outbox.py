@@ -12,11 +12,24 @@ from bridge.payload import parse_notification
 from tests.bridge.test_dispatch import payload
 
 
-async def _enqueue(outbox: Outbox, group: str = "g1", channels=("a",), now: float = 1000.0, key: str | None = None,
-                   max_queue: int = 100):
+async def _enqueue(
+    outbox: Outbox,
+    group: str = "g1",
+    channels=("a",),
+    now: float = 1000.0,
+    key: str | None = None,
+    max_queue: int = 100,
+):
     return await outbox.enqueue(
-        route="default", status="firing", group_key=group, dedupe_key=key or f"{group}-{now}", body=b"{}",
-        channels=list(channels), dedupe_window=120, max_queue=max_queue, now=now,
+        route="default",
+        status="firing",
+        group_key=group,
+        dedupe_key=key or f"{group}-{now}",
+        body=b"{}",
+        channels=list(channels),
+        dedupe_window=120,
+        max_queue=max_queue,
+        now=now,
     )
 
 
@@ -103,8 +116,14 @@ async def test_disk_full_is_an_outbox_error(outbox):
     await outbox._run(lambda: outbox._db.execute("PRAGMA max_page_count = 1"))
     with pytest.raises(OutboxError):
         await outbox.enqueue(
-            route="default", status="firing", group_key="g9", dedupe_key="x", body=b"x" * 100_000,
-            channels=["a"], dedupe_window=120, max_queue=100,
+            route="default",
+            status="firing",
+            group_key="g9",
+            dedupe_key="x",
+            body=b"x" * 100_000,
+            channels=["a"],
+            dedupe_window=120,
+            max_queue=100,
         )
     assert await outbox.counts() == {"pending": 1}
 
@@ -127,8 +146,9 @@ async def test_prune_forgets_finished_work_but_keeps_dead_letters(outbox):
         pytest.param(lambda b: {**b, "receiver": "other", "unknown": 1}, True, id="other-fields-ignored"),
         pytest.param(lambda b: {**b, "status": "resolved"}, False, id="status"),
         pytest.param(lambda b: {**b, "groupKey": "other"}, False, id="group"),
-        pytest.param(lambda b: {**b, "alerts": [{**b["alerts"][0], "startsAt": "2030-01-01T00:00:00Z"}]}, False,
-                     id="startsAt"),
+        pytest.param(
+            lambda b: {**b, "alerts": [{**b["alerts"][0], "startsAt": "2030-01-01T00:00:00Z"}]}, False, id="startsAt"
+        ),
     ],
 )
 def test_dedupe_key(change, same):
