@@ -13,7 +13,7 @@ from bridge.channels.base import Outcome, Result
 
 __all__ = ["classify", "lane_key", "parse_retry_after", "redact_url"]
 
-_CODE = re.compile(r"^[a-z_]{1,40}$")
+_CODE = re.compile(r"^[a-z0-9_]{1,40}$")
 
 
 def redact_url(url: str) -> str:
