@@ -243,10 +243,10 @@ def _env_channels(env: Mapping[str, str], types: Mapping[str, type[ChannelSettin
         raw["slack"] = ({"type": "slack", "webhook_url": url}, {"webhook_url": "SLACK_WEBHOOK_URL"})
     if url := _env_secret(env, "DISCORD_WEBHOOK_URL"):
         raw["discord"] = ({"type": "discord", "webhook_url": url}, {"webhook_url": "DISCORD_WEBHOOK_URL"})
-    if env.get("SMTP_HOST") or env.get("EMAIL_TO"):
-        if not (env.get("SMTP_HOST") and env.get("EMAIL_TO")):
-            missing = "EMAIL_TO" if env.get("SMTP_HOST") else "SMTP_HOST"
-            raise ConfigError(f"{missing}: required for the email channel (SMTP_HOST and EMAIL_TO go together)")
+    # SMTP_HOST alone only serves YAML email channels; EMAIL_TO makes the environment's own "email" channel.
+    if env.get("EMAIL_TO"):
+        if not env.get("SMTP_HOST"):
+            raise ConfigError("SMTP_HOST: required for the email channel that EMAIL_TO asks for")
         to = [a.strip() for a in env["EMAIL_TO"].split(",") if a.strip()]
         raw["email"] = ({"type": "email", **_email_defaults(env), "to": to}, _EMAIL_KEYS)
     if url := _env_secret(env, "WEBHOOK_URL"):
@@ -335,7 +335,10 @@ def _yaml(path: Path, env: Mapping[str, str], types: Mapping[str, type[ChannelSe
     unknown = set(doc) - {"channels", "routes", "default_channels"}
     if unknown:
         raise ConfigError(f"{where}: {sorted(unknown)[0]}: unknown key")
-    doc = _interpolate(doc, env, "")
+    try:
+        doc = _interpolate(doc, env, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     raw_channels = doc.get("channels") or {}
     if not isinstance(raw_channels, dict):
         raise ConfigError(f"{where}: channels: must be a mapping of names to channel settings")
