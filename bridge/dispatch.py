@@ -268,14 +268,14 @@ class Dispatcher:
     async def _retry(self, lane: _Lane, d: Delivery, result: Result, attempts: int) -> None:
         now = time.time()
         delay = backoff_delay(attempts, self.retry_initial, self.retry_max)
-        rate_limited = result.retry_after is not None or result.reason == "http_429"
-        if rate_limited:
+        if result.reason.startswith("http_429"):
             self.metrics.rate_limited.labels(d.channel).inc()
-            if result.retry_after is not None:
-                # Never sooner than the platform said, for this delivery and for the whole destination.
-                delay = max(result.retry_after, 0.0) + min(1.0, 0.05 * result.retry_after) * random.random()
-                lane.blocked_until = max(lane.blocked_until, now + result.retry_after)
-                await self.outbox.block_lane(lane.key, lane.blocked_until)
+        if result.retry_after is not None:
+            # Never sooner than the platform said (429, or a 503 with Retry-After), for this delivery and for
+            # the whole destination; a little jitter so that lanes do not return in lockstep.
+            delay = max(result.retry_after, 0.0) + min(1.0, 0.05 * result.retry_after) * random.random()
+            lane.blocked_until = max(lane.blocked_until, now + result.retry_after)
+            await self.outbox.block_lane(lane.key, lane.blocked_until)
         when = now + delay
         if when - d.queued_at > self.max_delivery_age:
             await self._dead(d, "expired", attempts)
