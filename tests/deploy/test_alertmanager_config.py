@@ -1,0 +1,240 @@
+"""Alertmanager config: amtool checks, routing cases, and the real binary delivering to the bridge's paths."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+from aiohttp import web
+
+from tests.realbin import free_port, wait_http
+
+ROOT = Path(__file__).resolve().parents[2]
+AM_DIR = ROOT / "deploy" / "alertmanager"
+CONFIG = AM_DIR / "alertmanager.yml"
+ROUTE_CASES = yaml.safe_load((AM_DIR / "tests" / "routes.yml").read_text())["cases"]
+ALERT_RULES = ROOT / "deploy" / "prometheus" / "rules" / "alerts.yml"
+BRIDGE = "http://alert-bridge:9095"
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} not found: run `make test`, which installs Debian's prometheus-alertmanager")
+    return path
+
+
+def _amtool(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([_binary("amtool"), *args], capture_output=True, text=True, timeout=30)
+
+
+def test_amtool_check_config_is_clean(tmp_path: Path):
+    shutil.copy(CONFIG, tmp_path)
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "bridge_token").write_text("t0ken\n")
+    result = _amtool("check-config", str(tmp_path / "alertmanager.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "case", ROUTE_CASES, ids=[f"{c['labels']['alertname']}-{c['labels'].get('severity', 'none')}" for c in ROUTE_CASES]
+)
+def test_route(case: dict):
+    labels = [f"{k}={v}" for k, v in case["labels"].items()]
+    result = _amtool(
+        "config", "routes", "test", f"--config.file={CONFIG}", f"--verify.receivers={case['receiver']}", *labels
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.split() == [case["receiver"]]
+
+
+def test_a_wrong_expectation_fails():
+    # The route check above can fail: a critical alert is not routed to the warning receiver.
+    result = _amtool(
+        "config", "routes", "test", f"--config.file={CONFIG}", "--verify.receivers=bridge-warning", "severity=critical"
+    )
+    assert result.returncode != 0
+
+
+def test_every_alert_has_a_route_case():
+    alerts = {r["alert"] for g in yaml.safe_load(ALERT_RULES.read_text())["groups"] for r in g["rules"]}
+    assert alerts <= {c["labels"]["alertname"] for c in ROUTE_CASES}
+
+
+def test_bridge_receivers_use_a_token_file_and_send_resolved():
+    config = yaml.safe_load(CONFIG.read_text())
+    hooks = {r["name"]: r.get("webhook_configs", []) for r in config["receivers"]}
+    assert hooks["watchdog"] == []
+    for severity in ("critical", "warning"):
+        (hook,) = hooks[f"bridge-{severity}"]
+        assert hook["url"] == f"{BRIDGE}/alerts/{severity}"
+        assert hook["send_resolved"] is True
+        assert 0 < hook["max_alerts"] <= 1000
+        assert hook["http_config"]["authorization"] == {"type": "Bearer", "credentials_file": "secrets/bridge_token"}
+    assert config["route"]["group_by"] == ["alertname", "model"]
+    (inhibit,) = config["inhibit_rules"]
+    assert inhibit["equal"] == ["job"]
+
+
+# --- the real binary -------------------------------------------------------------------------------------------
+
+
+class _Receiver:
+    """A stand-in for the bridge: records every webhook (path, Authorization header, JSON body)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, dict]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append((request.path, request.headers.get("Authorization", ""), await request.json()))
+        return web.json_response({"status": "accepted"})
+
+    def alerts(self, path: str) -> list[dict]:
+        return [a for p, _, body in self.requests if p == path for a in body["alerts"]]
+
+
+@pytest.fixture
+async def receiver(aiohttp_server) -> tuple[_Receiver, str]:
+    rec = _Receiver()
+    app = web.Application()
+    app.router.add_post("/alerts/{route}", rec.handle)
+    server = await aiohttp_server(app)
+    return rec, f"http://127.0.0.1:{server.port}"
+
+
+def _render(bridge_url: str) -> str:
+    """The shipped config with the bridge's address swapped and group timings shortened to 1s for the test."""
+    config = yaml.safe_load(CONFIG.read_text())
+    for route in [config["route"], *config["route"]["routes"]]:
+        for key in ("group_wait", "group_interval"):
+            if key in route:
+                route[key] = "1s"
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = hook["url"].replace(BRIDGE, bridge_url)
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+@contextlib.contextmanager
+def _alertmanager(tmp_path: Path, bridge_url: str, token: str) -> Iterator[tuple[str, Path]]:
+    """Run Alertmanager with the config in conf/ and the token in conf/secrets/, from a different working dir."""
+    conf, cwd = tmp_path / "conf", tmp_path / "cwd"
+    (conf / "secrets").mkdir(parents=True)
+    cwd.mkdir()
+    (conf / "alertmanager.yml").write_text(_render(bridge_url))
+    (conf / "secrets" / "bridge_token").write_text(token + "\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "alertmanager.log"
+    argv = [
+        _binary("prometheus-alertmanager"),
+        f"--config.file={conf / 'alertmanager.yml'}",
+        f"--storage.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--web.external-url={url}",
+        "--cluster.listen-address=",
+    ]
+    with log.open("wb") as out:
+        # cwd is NOT the config dir: `secrets/bridge_token` must be resolved against the config file's directory.
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+    try:
+        wait_http(f"{url}/-/ready", proc=proc)
+        yield url, log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def _post_alerts(am_url: str, alerts: list[dict]) -> None:
+    async with aiohttp.ClientSession() as s, s.post(f"{am_url}/api/v2/alerts", json=alerts) as r:
+        assert r.status == 200, await r.text()
+
+
+async def _wait_for(check: Callable[[], bool], log: Path, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        await asyncio.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}; Alertmanager log:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def _alert(name: str, severity: str, **labels: str) -> dict:
+    return {
+        "labels": {"alertname": name, "severity": severity, **labels},
+        "annotations": {"summary": f"{name} test", "runbook_url": f"docs/runbooks.md#{name.lower()}"},
+    }
+
+
+async def test_alerts_reach_the_bridge_by_severity_with_the_token(tmp_path: Path, receiver):
+    rec, bridge_url = receiver
+    token = secrets.token_urlsafe(24)
+    with _alertmanager(tmp_path, bridge_url, token) as (am, log):
+        critical = _alert("LLMHighFailureRate", "critical", job="proxy-a", model="gpt-4o")
+        warning = _alert("LLMHighLatency", "warning", job="proxy-a", model="claude-3-5-sonnet")
+        await _post_alerts(am, [critical, warning, _alert("Watchdog", "none")])
+        await _wait_for(
+            lambda: rec.alerts("/alerts/critical") and rec.alerts("/alerts/warning"), log, "firing notifications"
+        )
+
+        # Resolving the critical alert sends a resolved notification (send_resolved: true).
+        critical["endsAt"] = datetime.now(UTC).isoformat()
+        await _post_alerts(am, [critical])
+        await _wait_for(lambda: any(a["status"] == "resolved" for a in rec.alerts("/alerts/critical")), log, "resolved")
+
+    assert {auth for _, auth, _ in rec.requests} == {f"Bearer {token}"}
+    assert {path for path, _, _ in rec.requests} == {"/alerts/critical", "/alerts/warning"}
+    for _, _, body in rec.requests:
+        assert body["version"] == "4"
+        assert body["receiver"] in ("bridge-critical", "bridge-warning")
+    assert {a["labels"]["alertname"] for a in rec.alerts("/alerts/critical")} == {"LLMHighFailureRate"}
+    assert {a["labels"]["alertname"] for a in rec.alerts("/alerts/warning")} == {"LLMHighLatency"}
+    assert rec.alerts("/alerts/critical")[0]["status"] == "firing"
+    # Watchdog goes to the receiver that does nothing.
+    assert all(a["labels"]["alertname"] != "Watchdog" for _, _, body in rec.requests for a in body["alerts"])
+
+
+async def test_proxy_down_inhibits_traffic_alerts_of_the_same_job(tmp_path: Path, receiver):
+    rec, bridge_url = receiver
+    with _alertmanager(tmp_path, bridge_url, "t0ken") as (am, log):
+        await _post_alerts(am, [_alert("LLMProxyDown", "critical", job="proxy-b", instance="sidecar-b:9470")])
+        # One group (same alertname and model): the proxy-b alert is inhibited, the proxy-c one is not.
+        await _post_alerts(
+            am,
+            [
+                _alert("LLMHighLatency", "warning", job="proxy-b", model="gpt-4o"),
+                _alert("LLMHighLatency", "warning", job="proxy-c", model="gpt-4o"),
+                _alert("LLMRequestSurge", "warning", job="proxy-b", model="llama-3-70b"),
+            ],
+        )
+        await _wait_for(lambda: rec.alerts("/alerts/warning"), log, "the proxy-c latency alert")
+        await _wait_for(lambda: rec.alerts("/alerts/critical"), log, "LLMProxyDown")
+
+        async with aiohttp.ClientSession() as s, s.get(f"{am}/api/v2/alerts") as r:
+            states = {(a["labels"]["alertname"], a["labels"]["job"]): a["status"] for a in await r.json()}
+        # A further group interval passes: still nothing from proxy-b on the warning route.
+        await asyncio.sleep(2.5)
+
+    assert states[("LLMHighLatency", "proxy-b")]["state"] == "suppressed"
+    assert states[("LLMHighLatency", "proxy-b")]["inhibitedBy"]
+    assert states[("LLMRequestSurge", "proxy-b")]["state"] == "suppressed"
+    assert states[("LLMHighLatency", "proxy-c")]["state"] == "active"
+    assert {(a["labels"]["alertname"], a["labels"]["job"]) for a in rec.alerts("/alerts/warning")} == {
+        ("LLMHighLatency", "proxy-c")
+    }
+    assert {a["labels"]["alertname"] for a in rec.alerts("/alerts/critical")} == {"LLMProxyDown"}
