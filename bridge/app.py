@@ -197,7 +197,7 @@ async def _retry_dead_letter(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     if not raw.isdigit():
         return _error(400, f"dead letter id must be an integer, not {raw[:20]!r}")
-    channel = await state.outbox.retry_dead(int(raw))  # type: ignore[union-attr]
+    channel = await state.outbox.retry_dead(int(raw), channels=state.channels)  # type: ignore[union-attr]
     if channel is None:
         return _error(404, f"no dead letter {raw}")
     if channel not in state.channels:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -344,16 +344,21 @@ class Outbox:
 
         return await self._run(q)
 
-    async def retry_dead(self, delivery_id: int, now: float | None = None) -> str | None:
-        """Put a dead letter back in the queue (attempts and age start over); its channel, or None if no such."""
+    async def retry_dead(
+        self, delivery_id: int, channels: Collection[str] | None = None, now: float | None = None
+    ) -> str | None:
+        """Put a dead letter back in the queue (attempts and age start over); its channel, or None if no such.
+
+        With `channels`, a dead letter of any other channel is left as it is (its channel is still returned).
+        """
         now = time.time() if now is None else now
 
         def tx(db: sqlite3.Connection) -> str | None:
             row = db.execute(
                 "SELECT channel FROM deliveries WHERE id = ? AND state = 'dead'", (delivery_id,)
             ).fetchone()
-            if row is None:
-                return None
+            if row is None or (channels is not None and row[0] not in channels):
+                return None if row is None else row[0]
             db.execute(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, queued_at = ?,"
                 " last_reason = 'retried', finished_at = NULL WHERE id = ?",
