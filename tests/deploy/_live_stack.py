@@ -47,7 +47,9 @@ def _process(argv: list[str], env: dict[str, str], log: Path, ready_url: str) ->
 
 
 @contextlib.contextmanager
-def live_stack(workdir: Path, scenario: str = "steady") -> Iterator[LiveStack]:
+def live_stack(
+    workdir: Path, scenario: str = "steady", bridge_env: dict[str, str] | None = None
+) -> Iterator[LiveStack]:
     """Simulator → sidecar (polling every second), and a bridge with only its console channel."""
     workdir.mkdir(parents=True, exist_ok=True)
     proxy_token, exporter_token = workdir / "llm_proxy_token", workdir / "exporter_token"
@@ -89,6 +91,7 @@ def live_stack(workdir: Path, scenario: str = "steady") -> Iterator[LiveStack]:
                     "BRIDGE_LISTEN": f"127.0.0.1:{bridge_port}",
                     "BRIDGE_DATA_DIR": str(bridge_data),
                     "BRIDGE_CONSOLE": "1",
+                    **(bridge_env or {}),
                 },
                 workdir / "bridge.log",
                 f"{bridge}/readyz",
