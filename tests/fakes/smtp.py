@@ -74,7 +74,7 @@ def smtp_server(
 
         def authenticate(server, session, envelope, mechanism, auth_data):
             ok = auth_data.login.decode() == login[0] and auth_data.password.decode() == login[1]
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
         kwargs.update(authenticator=authenticate, auth_required=True, auth_require_tls=tls == "starttls")
     controller = Controller(
@@ -82,7 +82,7 @@ def smtp_server(
         hostname="127.0.0.1",
         port=box.port,
         ssl_context=context if tls == "ssl" else None,
-        server_kwargs=kwargs,
+        **kwargs,
     )
     controller.start()
     try:
