@@ -10,6 +10,9 @@ import subprocess
 
 import pytest
 
+from exporter.app import create_app
+from exporter.keys import AppKeys
+from exporter.pipeline import build_version
 from tests.exporter.fake_upstream import Traffic, exposition
 from tests.exporter.support import AUTH, assert_families_once, samples, sidecar_config, value
 
@@ -261,3 +264,15 @@ async def test_index_and_health(upstream, sidecar):
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")
     assert ready.status == 200 and (await ready.json())["ready"] is True
+
+
+async def test_first_scrape_answers_within_the_scrape_timeout(upstream, aiohttp_client):
+    upstream.body = UPSTREAM_BODY
+    upstream.delay = 3.0  # the first poll is still running when Prometheus scrapes
+    client = await aiohttp_client(create_app(sidecar_config(upstream, upstream_timeout=5.0)))
+    resp = await client.get("/metrics", headers={**AUTH, "X-Prometheus-Scrape-Timeout-Seconds": "0.6"})
+    assert resp.status == 200
+    assert client.app[AppKeys.POLLER].exposition is None  # answered without waiting for the slow poll
+    parsed = samples(await resp.text())
+    assert value(parsed, "llm_exporter_upstream_up", upstream=upstream.label) == 0.0
+    assert value(parsed, "llm_exporter_build_info", version=build_version()) == 1.0

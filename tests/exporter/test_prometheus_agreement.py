@@ -30,7 +30,8 @@ scrape_configs:
 # (sidecar gauge, the PromQL Prometheus evaluates itself over the relayed counters, tolerance)
 PAIRS = [
     ("llm_request_failure_ratio",
-     f"sum by (model) (rate(llm_requests_failed_total[{WINDOW}])) / sum by (model) (rate(llm_requests_total[{WINDOW}]))",
+     f"sum by (model) (rate(llm_requests_failed_total[{WINDOW}]))"
+     f" / sum by (model) (rate(llm_requests_total[{WINDOW}]))",
      0.02),
     ("llm_tokens_per_request",
      f"sum by (model) (rate(llm_tokens_used_total[{WINDOW}])) / sum by (model) (rate(llm_requests_total[{WINDOW}]))",
