@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import logging
 import math
@@ -276,3 +277,16 @@ async def test_first_scrape_answers_within_the_scrape_timeout(upstream, aiohttp_
     parsed = samples(await resp.text())
     assert value(parsed, "llm_exporter_upstream_up", upstream=upstream.label) == 0.0
     assert value(parsed, "llm_exporter_build_info", version=build_version()) == 1.0
+
+
+async def test_outbound_scrape_goes_through_http_proxy_from_environment(upstream, sidecar, monkeypatch):
+    # The fake upstream doubles as the forward proxy: aiohttp routes the absolute-form request by its path.
+    upstream.body = UPSTREAM_BODY
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{upstream.port}")
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    config = dataclasses.replace(sidecar_config(upstream), upstream_urls=("http://llm-proxy.invalid:8000/metrics",))
+    client, _ = await sidecar(config)
+    text = await scrape_text(client)
+    assert text.startswith(UPSTREAM_BODY.decode())
+    assert upstream.requests[-1]["Host"] == "llm-proxy.invalid:8000"
+    assert value(samples(text), "llm_exporter_upstream_up", upstream="llm-proxy.invalid:8000") == 1.0
