@@ -251,6 +251,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 prune_after=max(3600.0, config.dedupe_window),
             )
             await state.dispatcher.start(state.channels)
+            if not state.channels:
+                log.warning("no channel configured (BRIDGE_CONSOLE=false): notifications are accepted but go nowhere")
             log.info(
                 "alert-bridge started",
                 extra={

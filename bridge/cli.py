@@ -81,10 +81,6 @@ def _send_test_payload() -> dict[str, Any]:
     return body
 
 
-def _load(env: dict[str, str] | None = None) -> BridgeConfig:
-    return load_config(env)
-
-
 def _show(body: Any) -> str:
     if isinstance(body, EmailMessage):
         return body.as_string()
@@ -268,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run `alert-bridge`; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        config = _load()
+        config = load_config()
     except ConfigError as exc:
         print(f"alert-bridge: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
