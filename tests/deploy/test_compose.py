@@ -181,3 +181,31 @@ def test_env_example_names_every_variable_the_compose_file_uses():
     for i, line in enumerate(lines):
         if re.match(r"^[A-Z0-9_]+=", line):
             assert lines[i - 1].startswith("#"), line
+
+
+def _credentials_files(node: object) -> list[str]:
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k == "credentials_file"]
+        return found + [f for v in node.values() for f in _credentials_files(v)]
+    if isinstance(node, list):
+        return [f for v in node for f in _credentials_files(v)]
+    return []
+
+
+@pytest.mark.parametrize(("config", "service"), [("prometheus/prometheus.yml", "prometheus"),
+                                                 ("alertmanager/alertmanager.yml", "alertmanager")])  # fmt: skip
+def test_token_files_the_configs_name_are_mounted_and_written_by_setup(tmp_path, config, service):
+    path = DEPLOY / config
+    if not path.exists():
+        pytest.skip(f"deploy/{config} has not landed yet")
+    names = _credentials_files(yaml.safe_load(path.read_text()))
+    assert names, f"no credentials_file in deploy/{config}"
+    mounts = {v["target"]: v["source"] for v in _config(tmp_path)["services"][service]["volumes"]}
+    config_dir = f"/etc/{service}"
+    assert Path(mounts[config_dir]) == path.parent
+    setup = (DEPLOY.parent / "scripts" / "setup.sh").read_text()
+    for name in names:
+        # Relative to the config file's directory, which Compose mounts with secrets/ beside it.
+        assert name.startswith("secrets/") and "/" not in name.removeprefix("secrets/"), name
+        assert Path(mounts[f"{config_dir}/secrets"]) == DEPLOY / "secrets"
+        assert f"={name.removeprefix('secrets/')}" in setup, f"setup.sh does not write {name}"
