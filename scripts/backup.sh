@@ -191,7 +191,8 @@ fi
 } > "$root/backup-info.txt"
 
 # The manifest: sha256 of every file, paths relative to the archive's top directory.
-(cd "$root" && find . -type f ! -name MANIFEST.sha256 -print0 | sort -z | xargs -0 sha256sum > MANIFEST.sha256)
+(cd "$root" && find . -type f -print0 | sort -z | xargs -0 sha256sum > "$work/MANIFEST.sha256")
+mv "$work/MANIFEST.sha256" "$root/MANIFEST.sha256"
 
 archive=$output_dir/$name.tar.gz
 umask 077

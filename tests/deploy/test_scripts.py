@@ -189,3 +189,15 @@ def test_health_check_fails_when_the_bridge_queue_is_stuck(tmp_path):
             time.sleep(0.5)
         assert stuck.returncode == 1, stuck.stdout
         assert "FAIL bridge queue not stuck: oldest pending delivery is" in stuck.stdout
+
+
+def test_shellcheck_clean():
+    from tests.deploy._stack_paths import venv_bin
+
+    result = subprocess.run(
+        [str(venv_bin("shellcheck")), *(str(SCRIPTS / s) for s in OPERATOR_SCRIPTS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout
