@@ -5,17 +5,15 @@ reduced to (status, alert name, text) per message."""
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
+import contextlib
 import json
 import re
 import threading
 from dataclasses import dataclass
 
-from aiosmtpd.controller import Controller
-
-from tests.fakes.recorder import Answer, Recorded, Recorder
-from tests.realbin import free_port
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.slack import FakeSlack
+from tests.fakes.smtp import Mailbox, smtp_server
 
 __all__ = ["Received", "Receivers", "classify"]
 
@@ -37,27 +35,6 @@ def classify(text: str) -> str:
     return "?"
 
 
-class _Discord(Recorder):
-    """Discord's webhook: with ?wait=true, 200 and the saved message (with its id); else 204."""
-
-    _next = 1000
-
-    def respond(self, rec: Recorded) -> Answer:
-        if rec.query.get("wait") in ("true", "1", "True"):
-            _Discord._next += 1
-            return Answer(200, f'{{"id": "{_Discord._next}", "channel_id": "1"}}', {"Content-Type": "application/json"})
-        return Answer(204, b"")
-
-
-class _Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd calls the hook by this name
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-
 def _readable(body: bytes) -> str:
     """A JSON body with its escapes undone, so that text can be searched as a reader would see it."""
     try:
@@ -67,14 +44,13 @@ def _readable(body: bytes) -> str:
 
 
 class Receivers:
-    """Slack-like, Discord-like (aiohttp on a private loop thread) and SMTP (aiosmtpd) on loopback."""
+    """The project's Slack-like and Discord-like fakes (on a private loop thread) and SMTP server (aiosmtpd)."""
 
     def __init__(self) -> None:
-        self.slack = Recorder()  # Slack's incoming webhook answers 200 "ok"
-        self.discord = _Discord()
-        self.mailbox = _Mailbox()
-        self.smtp_port = free_port()
-        self._smtp = Controller(self.mailbox, hostname="127.0.0.1", port=self.smtp_port)
+        self.slack = FakeSlack()
+        self.discord = FakeDiscord()
+        self._exit = contextlib.ExitStack()
+        self.mailbox: Mailbox | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-receivers", daemon=True)
 
@@ -82,11 +58,11 @@ class Receivers:
         self._thread.start()
         for fake in (self.slack, self.discord):
             asyncio.run_coroutine_threadsafe(fake.start(), self._loop).result(10)
-        self._smtp.start()
+        self.mailbox = self._exit.enter_context(smtp_server("none"))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._smtp.stop()
+        self._exit.close()
         for fake in (self.slack, self.discord):
             asyncio.run_coroutine_threadsafe(fake.stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -98,7 +74,7 @@ class Receivers:
             "SLACK_WEBHOOK_URL": f"{self.slack.url}/services/T000/B000/secret",
             "DISCORD_WEBHOOK_URL": f"{self.discord.url}/api/webhooks/1/secret",
             "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(self.smtp_port),
+            "SMTP_PORT": str(self.mailbox.port),
             "SMTP_TLS": "none",
             "EMAIL_FROM": "alerts@example.com",
             "EMAIL_TO": "oncall@example.com",
