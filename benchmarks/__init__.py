@@ -1,0 +1,1 @@
+"""Speed benchmarks of the exporter sidecar (`make bench`)."""
