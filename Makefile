@@ -24,6 +24,10 @@ test: system-deps venv
 demo: system-deps venv
 	$(VENV)/bin/python -m stack demo
 
+# Exporter speed at 100k series (subprocesses on loopback, about 20 s); BENCH_ARGS=--no-fail to only report.
+bench: venv
+	$(PY) -m benchmarks.exporter $(BENCH_ARGS)
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

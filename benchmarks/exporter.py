@@ -53,10 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--series", type=int, default=100_000, help="padding series of the simulator (default 100000)")
     p.add_argument("--reps", type=int, default=100, help="measured scrapes per target and encoding (default 100)")
-    p.add_argument("--polls", type=int, default=10, help="polls measured for CPU, in-process and in the sidecar "
-                   "(default 10)")
-    p.add_argument("--poll-interval", type=float, default=1.0,
-                   help="sidecar poll interval in the CPU phase, seconds (default 1)")
+    p.add_argument(
+        "--polls", type=int, default=10, help="polls measured for CPU, in-process and in the sidecar (default 10)"
+    )
+    p.add_argument(
+        "--poll-interval", type=float, default=1.0, help="sidecar poll interval in the CPU phase, seconds (default 1)"
+    )
     p.add_argument("--timeout", type=int, default=240, help="stop everything after this many seconds (default 240)")
     p.add_argument("--no-fail", action="store_true", help="exit 0 even when a target is missed")
     return p
@@ -151,8 +153,9 @@ def _derive_in_process(url: str, bodies: Sequence[bytes]) -> Line:
         start = time.process_time()
         pipeline.process(result, wall + 15 * i, now + 15 * i)
         spent += time.process_time() - start
-    return Line("derivation CPU per poll (in-process)", spent / (len(bodies) - 1) * 1000, "ms",
-                DERIVE_CPU_TARGET * 1000)
+    return Line(
+        "derivation CPU per poll (in-process)", spent / (len(bodies) - 1) * 1000, "ms", DERIVE_CPU_TARGET * 1000
+    )
 
 
 def _count_scrapes(sim: Proc) -> int:
@@ -206,11 +209,24 @@ def run(args: argparse.Namespace) -> list[Line]:
         (tmp / "sim_token").write_text(sim_token)
         (tmp / "exporter_token").write_text(exporter_token)
         sim_port = free_port()
-        sim = stack.enter_context(running(
-            "llm-proxy-sim",
-            [sys.executable, "-m", "exporter.simulator", "--listen", f"127.0.0.1:{sim_port}",
-             "--series", str(args.series), "--speed", "60"],
-            base | {"SIM_TOKEN_FILE": str(tmp / "sim_token")}, tmp / "sim.log"))
+        sim = stack.enter_context(
+            running(
+                "llm-proxy-sim",
+                [
+                    sys.executable,
+                    "-m",
+                    "exporter.simulator",
+                    "--listen",
+                    f"127.0.0.1:{sim_port}",
+                    "--series",
+                    str(args.series),
+                    "--speed",
+                    "60",
+                ],
+                base | {"SIM_TOKEN_FILE": str(tmp / "sim_token")},
+                tmp / "sim.log",
+            )
+        )
         wait_ready(f"http://127.0.0.1:{sim_port}/healthz", sim, timeout=60)
         direct = _Scraper(sim_port, sim_token)
         stack.callback(direct.close)
@@ -225,8 +241,12 @@ def run(args: argparse.Namespace) -> list[Line]:
 
         print("scrapes: sidecar (poll interval 15 s) vs direct, interleaved ...", file=sys.stderr)
         port = free_port()
-        with running("llm-exporter", [sys.executable, "-m", "exporter"],
-                     _sidecar_env(base, tmp, sim_port, port, 15.0), tmp / "exporter-a.log") as sidecar:
+        with running(
+            "llm-exporter",
+            [sys.executable, "-m", "exporter"],
+            _sidecar_env(base, tmp, sim_port, port, 15.0),
+            tmp / "exporter-a.log",
+        ) as sidecar:
             wait_ready(f"http://127.0.0.1:{port}/readyz", sidecar, timeout=60)
             client = _Scraper(port, exporter_token)
             try:
@@ -237,8 +257,12 @@ def run(args: argparse.Namespace) -> list[Line]:
 
         print(f"CPU: {args.polls} polls of the sidecar at {args.poll_interval:g} s ...", file=sys.stderr)
         port = free_port()
-        with running("llm-exporter", [sys.executable, "-m", "exporter"],
-                     _sidecar_env(base, tmp, sim_port, port, args.poll_interval), tmp / "exporter-b.log") as sidecar:
+        with running(
+            "llm-exporter",
+            [sys.executable, "-m", "exporter"],
+            _sidecar_env(base, tmp, sim_port, port, args.poll_interval),
+            tmp / "exporter-b.log",
+        ) as sidecar:
             wait_ready(f"http://127.0.0.1:{port}/readyz", sidecar, timeout=60)
             lines.append(_poll_cpu(sidecar, sim, args.polls, args.poll_interval))
             rss_b, hwm_b = _memory(sidecar.pid)
@@ -248,8 +272,10 @@ def run(args: argparse.Namespace) -> list[Line]:
 
 
 def _table(lines: Sequence[Line], series: int) -> str:
-    out = [f"llm-exporter benchmark, {series} series, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}",
-           f"{'measure':50} {'value':>10} {'target':>10}  result"]
+    out = [
+        f"llm-exporter benchmark, {series} series, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}",
+        f"{'measure':50} {'value':>10} {'target':>10}  result",
+    ]
     for line in lines:
         value = f"{line.value:.2f} {line.unit}" if line.unit == "x" else f"{line.value:.1f} {line.unit}"
         if line.target is None:
@@ -273,8 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; 0 if every target is met (or --no-fail), 1 if one is missed, 2 on error."""
     args = _parser().parse_args(argv)
     if args.series < 0 or args.reps < 1 or args.polls < 1 or args.poll_interval <= 0 or args.timeout < 1:
-        print("benchmark: --series >= 0, --reps >= 1, --polls >= 1, --poll-interval > 0, --timeout >= 1",
-              file=sys.stderr)
+        print(
+            "benchmark: --series >= 0, --reps >= 1, --polls >= 1, --poll-interval > 0, --timeout >= 1", file=sys.stderr
+        )
         return 2
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.signal(signal.SIGTERM, _on_term)

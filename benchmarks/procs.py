@@ -46,16 +46,19 @@ class Proc:
 def running(name: str, argv: Sequence[str], env: Mapping[str, str], log: Path) -> Iterator[Proc]:
     """Run `argv` for the duration of the context; terminate it (then kill it) whatever happens."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(list(argv), env=dict(env), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            list(argv), env=dict(env), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     try:
         yield Proc(name, proc, log)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+        try:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=10)
+        finally:  # also when an alarm or a signal interrupts the wait above
+            if proc.poll() is None:
                 proc.kill()
                 proc.wait()
 
