@@ -219,8 +219,9 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
                     "EXPORTER_LISTEN": f"127.0.0.1:{p.exporter}",
                     "EXPORTER_TOKEN_FILE": str(prom_cfg.parent / "secrets" / "exporter_token"),
                     "EXPORTER_POLL_INTERVAL": _num(s.scaled_seconds(_EXPORTER_POLL)),
-                    "EXPORTER_WINDOWS": ",".join(s.scaled(w) for w in _EXPORTER_WINDOWS),
-                    "EXPORTER_BASELINE": s.scaled(_EXPORTER_BASELINE),
+                    # Plain seconds: the sidecar takes `2.5s`, not compound durations like `2s500ms`.
+                    "EXPORTER_WINDOWS": ",".join(f"{_num(s.scaled_seconds(w))}s" for w in _EXPORTER_WINDOWS),
+                    "EXPORTER_BASELINE": f"{_num(s.scaled_seconds(_EXPORTER_BASELINE))}s",
                 },
             )
             _wait(stack, stack.procs["exporter"], f"{stack.url('exporter')}/readyz")

@@ -21,7 +21,7 @@ from tests.realbin import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realbin]
 
-FACTOR = Fraction(1, 60)  # an hour of scenario time per real minute; the simulator runs at speed 60
+FACTOR = Fraction(1, 120)  # an hour of scenario time per 30 real seconds; the simulator runs at speed 120
 DEADLINE_S = 300  # the whole test, start to stop: a hang fails here instead of running on
 MODEL = "gpt-4o"  # every incident of the simulator hits this model only
 CHANNELS = ("slack", "discord", "email")
