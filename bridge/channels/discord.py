@@ -9,7 +9,7 @@ import aiohttp
 from yarl import URL
 
 from bridge.channels.base import ChannelContext, Message, Outcome, Pace, Result
-from bridge.channels.http import classify, lane_key, redact_url
+from bridge.channels.http import SessionSource, classify, lane_key, redact_url
 from bridge.channels.settings import DiscordSettings
 from bridge.payload import Notification
 from bridge.render import limits
@@ -104,7 +104,7 @@ class DiscordChannel:
         self._ctx = ctx
         self._md = Templates("discord", ctx.templates_dir)
         self._text = Templates("text", ctx.templates_dir)
-        self._own_session: aiohttp.ClientSession | None = None
+        self._http = SessionSource(ctx.session)
 
     def describe(self) -> str:
         return redact_url(self._settings.webhook_url)
@@ -126,18 +126,11 @@ class DiscordChannel:
         view = build_view(notification, self._ctx)
         return fit(view, _Embeds(self._md, self._text, self._head(view)), self._ctx.max_parts)
 
-    def _session(self) -> aiohttp.ClientSession:
-        if self._ctx.session is not None and not self._ctx.session.closed:
-            return self._ctx.session
-        if self._own_session is None or self._own_session.closed:
-            self._own_session = aiohttp.ClientSession()
-        return self._own_session
-
     async def send(self, message: Message) -> Result:
         data = json.dumps(message.body).encode()
         headers = {"Content-Type": "application/json"}
         try:
-            async with self._session().post(
+            async with self._http.get().post(
                 self._url, data=data, headers=headers, timeout=TIMEOUT, allow_redirects=False
             ) as resp:
                 raw = await resp.read()
@@ -159,5 +152,4 @@ class DiscordChannel:
             return Result(Outcome.RETRY, "connection_error")
 
     async def close(self) -> None:
-        if self._own_session is not None:
-            await self._own_session.close()
+        await self._http.close()

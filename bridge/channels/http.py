@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
+import aiohttp
+
 from bridge.channels.base import Outcome, Result
 
-__all__ = ["classify", "lane_key", "parse_retry_after", "redact_url"]
+__all__ = ["SessionSource", "classify", "lane_key", "parse_retry_after", "redact_url"]
 
 _CODE = re.compile(r"^[a-z0-9_]{1,40}$")
 
@@ -78,3 +80,22 @@ def classify(status: int, headers: Mapping[str, str], *, code: str = "", retry_a
     if status in (408, 429) or status >= 500:
         return Result(Outcome.RETRY, reason, retry_after=wait, remaining=remaining, reset_after=reset_after)
     return Result(Outcome.PERMANENT, reason)
+
+
+class SessionSource:
+    """The app's shared session, or, where there is none (the CLI), one the channel owns and closes."""
+
+    def __init__(self, shared: aiohttp.ClientSession | None) -> None:
+        self._shared = shared
+        self._own: aiohttp.ClientSession | None = None
+
+    def get(self) -> aiohttp.ClientSession:
+        if self._shared is not None and not self._shared.closed:
+            return self._shared
+        if self._own is None or self._own.closed:
+            self._own = aiohttp.ClientSession()
+        return self._own
+
+    async def close(self) -> None:
+        if self._own is not None:
+            await self._own.close()

@@ -10,7 +10,7 @@ import aiohttp
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bridge.channels.base import ChannelContext, Message, Outcome, Pace, Result
-from bridge.channels.http import classify, lane_key, redact_url
+from bridge.channels.http import SessionSource, classify, lane_key, redact_url
 from bridge.channels.settings import SlackSettings
 from bridge.payload import Notification
 from bridge.render import limits
@@ -133,7 +133,7 @@ class SlackChannel:
         self._mentions = settings.mentions
         self._ctx = ctx
         self._templates = Templates("slack", ctx.templates_dir)
-        self._own_session: aiohttp.ClientSession | None = None
+        self._http = SessionSource(ctx.session)
 
     def describe(self) -> str:
         return redact_url(self._url)
@@ -143,16 +143,9 @@ class SlackChannel:
         tokens = self._mentions.get(view.severity, []) if view.status == "firing" else []
         return fit(view, _Blocks(self._templates, " ".join(_mention(t) for t in tokens)), self._ctx.max_parts)
 
-    def _session(self) -> aiohttp.ClientSession:
-        if self._ctx.session is not None and not self._ctx.session.closed:
-            return self._ctx.session
-        if self._own_session is None or self._own_session.closed:
-            self._own_session = aiohttp.ClientSession()
-        return self._own_session
-
     async def send(self, message: Message) -> Result:
         # No retry handlers: the dispatcher owns retries, backoff and Retry-After.
-        client = AsyncWebhookClient(self._url, session=self._session(), retry_handlers=[], logger=_SDK_LOGGER)
+        client = AsyncWebhookClient(self._url, session=self._http.get(), retry_handlers=[], logger=_SDK_LOGGER)
         try:
             async with asyncio.timeout(TIMEOUT_SECONDS):
                 resp = await client.send_dict(message.body)
@@ -164,5 +157,4 @@ class SlackChannel:
         return classify(resp.status_code, resp.headers or {}, code=code)
 
     async def close(self) -> None:
-        if self._own_session is not None:
-            await self._own_session.close()
+        await self._http.close()

@@ -7,7 +7,7 @@ import json
 import aiohttp
 
 from bridge.channels.base import ChannelContext, Message, Outcome, Result
-from bridge.channels.http import classify, lane_key, redact_url
+from bridge.channels.http import SessionSource, classify, lane_key, redact_url
 from bridge.channels.settings import WebhookSettings, pace_from_rate
 from bridge.payload import Notification
 from bridge.render.context import build_view
@@ -31,7 +31,7 @@ class WebhookChannel:
         self._template = settings.template
         self._ctx = ctx
         self._templates = Templates("text", ctx.templates_dir) if settings.template else None
-        self._own_session: aiohttp.ClientSession | None = None
+        self._http = SessionSource(ctx.session)
 
     def describe(self) -> str:
         return redact_url(self._url)
@@ -48,18 +48,11 @@ class WebhookChannel:
             content_type = "text/plain; charset=utf-8"
         return [Message(body=text, headers={"Content-Type": content_type})]
 
-    def _session(self) -> aiohttp.ClientSession:
-        if self._ctx.session is not None and not self._ctx.session.closed:
-            return self._ctx.session
-        if self._own_session is None or self._own_session.closed:
-            self._own_session = aiohttp.ClientSession()
-        return self._own_session
-
     async def send(self, message: Message) -> Result:
         data = message.body if isinstance(message.body, str) else json.dumps(message.body)
         headers = {**message.headers, **self._headers}
         try:
-            async with self._session().post(
+            async with self._http.get().post(
                 self._url, data=data.encode(), headers=headers, timeout=TIMEOUT, allow_redirects=False
             ) as resp:
                 await resp.read()
@@ -71,5 +64,4 @@ class WebhookChannel:
             return Result(Outcome.RETRY, "connection_error")
 
     async def close(self) -> None:
-        if self._own_session is not None:
-            await self._own_session.close()
+        await self._http.close()
