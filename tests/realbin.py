@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -13,7 +14,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RealServer", "free_port", "run_alertmanager", "run_prometheus", "wait_http"]
+__all__ = [
+    "RealServer",
+    "alertmanager_argv",
+    "free_port",
+    "prometheus_argv",
+    "require_binary",
+    "run_alertmanager",
+    "run_process",
+    "run_prometheus",
+    "wait_http",
+]
 
 
 def free_port() -> int:
@@ -57,7 +68,8 @@ class RealServer:
         self.proc.send_signal(signal.SIGHUP)
 
 
-def _require(binary: str) -> str:
+def require_binary(binary: str) -> str:
+    """The path of an installed binary, or a clear error naming what installs it."""
     path = shutil.which(binary)
     if path is None:
         raise RuntimeError(f"{binary} not found: run `make test`, which installs Debian's package")
@@ -65,17 +77,28 @@ def _require(binary: str) -> str:
 
 
 @contextlib.contextmanager
-def _run(argv: list[str], url: str, port: int, workdir: Path) -> Iterator[RealServer]:
-    log = workdir / "server.log"
+def run_process(
+    argv: list[str],
+    log: Path,
+    ready_url: str | None,
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 15.0,
+) -> Iterator[subprocess.Popen]:
+    """Start `argv` with output to `log`, wait until `ready_url` (if any) answers 200, and always stop it."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
-    server = RealServer(url=url, port=port, workdir=workdir, log=log, proc=proc)
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=None if env is None else {**os.environ, **env}
+        )
     try:
         try:
-            wait_http(f"{url}/-/ready", proc=proc)
+            if ready_url is not None:
+                wait_http(ready_url, timeout=timeout, proc=proc)
         except Exception as exc:
-            raise RuntimeError(f"{argv[0]} did not start: {exc}\n{server.logs()[-3000:]}") from exc
-        yield server
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{argv[0]} did not start: {exc}\n{tail}") from exc
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -85,45 +108,50 @@ def _run(argv: list[str], url: str, port: int, workdir: Path) -> Iterator[RealSe
             proc.wait()
 
 
-@contextlib.contextmanager
-def run_prometheus(config: str, workdir: Path, *extra_args: str) -> Iterator[RealServer]:
-    """Run prometheus with `config` (YAML text) in `workdir`; files it names may be placed there first."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+def prometheus_argv(config_file: Path, data_dir: Path, port: int) -> list[str]:
+    """Prometheus on 127.0.0.1:`port`, with the lifecycle API, data in `data_dir`."""
     url = f"http://127.0.0.1:{port}"
-    cfg = workdir / "prometheus.yml"
-    cfg.write_text(config)
-    argv = [
-        _require("prometheus"),
-        f"--config.file={cfg}",
-        f"--storage.tsdb.path={workdir / 'data'}",
+    return [
+        require_binary("prometheus"),
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={data_dir}",
         f"--web.listen-address=127.0.0.1:{port}",
         f"--web.external-url={url}",
         "--web.enable-lifecycle",
-        *extra_args,
     ]
-    with _run(argv, url, port, workdir) as server:
-        yield server
 
 
-@contextlib.contextmanager
-def run_alertmanager(config: str, workdir: Path, *extra_args: str) -> Iterator[RealServer]:
-    """Run prometheus-alertmanager with `config`, no cluster listener, storage in `workdir`."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+def alertmanager_argv(config_file: Path, data_dir: Path, port: int) -> list[str]:
+    """Alertmanager on 127.0.0.1:`port`, without the cluster listener its default puts on 0.0.0.0:9094."""
     url = f"http://127.0.0.1:{port}"
-    cfg = workdir / "alertmanager.yml"
-    cfg.write_text(config)
-    argv = [
-        _require("prometheus-alertmanager"),
-        f"--config.file={cfg}",
-        f"--storage.path={workdir / 'data'}",
+    return [
+        require_binary("prometheus-alertmanager"),
+        f"--config.file={config_file}",
+        f"--storage.path={data_dir}",
         f"--web.listen-address=127.0.0.1:{port}",
         f"--web.external-url={url}",
         "--cluster.listen-address=",
-        *extra_args,
     ]
-    with _run(argv, url, port, workdir) as server:
-        yield server
 
 
+@contextlib.contextmanager
+def _run_binary(make_argv, config: str, name: str, workdir: Path, extra_args: tuple[str, ...]) -> Iterator[RealServer]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cfg = workdir / name
+    cfg.write_text(config)
+    argv = [*make_argv(cfg, workdir / "data", port), *extra_args]
+    log = workdir / "server.log"
+    with run_process(argv, log, f"{url}/-/ready", cwd=workdir) as proc:
+        yield RealServer(url=url, port=port, workdir=workdir, log=log, proc=proc)
+
+
+def run_prometheus(config: str, workdir: Path, *extra_args: str) -> contextlib.AbstractContextManager[RealServer]:
+    """Run prometheus with `config` (YAML text) in `workdir`; files it names may be placed there first."""
+    return _run_binary(prometheus_argv, config, "prometheus.yml", workdir, extra_args)
+
+
+def run_alertmanager(config: str, workdir: Path, *extra_args: str) -> contextlib.AbstractContextManager[RealServer]:
+    """Run prometheus-alertmanager with `config`, no cluster listener, storage in `workdir`."""
+    return _run_binary(alertmanager_argv, config, "alertmanager.yml", workdir, extra_args)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.deploy._stack_paths import venv_bin
-from tests.realbin import free_port, wait_http
+from tests.realbin import free_port, run_process
 
 __all__ = ["LiveStack", "live_stack"]
 
@@ -27,23 +25,8 @@ class LiveStack:
     exporter_token_file: Path
 
 
-@contextlib.contextmanager
-def _process(argv: list[str], env: dict[str, str], log: Path, ready_url: str) -> Iterator[subprocess.Popen]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        try:
-            wait_http(ready_url, timeout=20, proc=proc)
-        except Exception as exc:
-            raise RuntimeError(f"{argv[0]} did not start: {exc}\n{log.read_text(errors='replace')[-3000:]}") from exc
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def _process(argv: list[str], env: dict[str, str], log: Path, ready_url: str):
+    return run_process(argv, log, ready_url, env=env, timeout=20)
 
 
 @contextlib.contextmanager

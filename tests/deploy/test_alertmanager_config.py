@@ -17,7 +17,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from tests.realbin import free_port, wait_http
+from tests.realbin import alertmanager_argv, free_port, require_binary, run_process
 
 ROOT = Path(__file__).resolve().parents[2]
 AM_DIR = ROOT / "deploy" / "alertmanager"
@@ -27,15 +27,8 @@ ALERT_RULES = ROOT / "deploy" / "prometheus" / "rules" / "alerts.yml"
 BRIDGE = "http://alert-bridge:9095"
 
 
-def _binary(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} not found: run `make test`, which installs Debian's prometheus-alertmanager")
-    return path
-
-
 def _amtool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([_binary("amtool"), *args], capture_output=True, text=True, timeout=30)
+    return subprocess.run([require_binary("amtool"), *args], capture_output=True, text=True, timeout=30)
 
 
 def test_amtool_check_config_is_clean(tmp_path: Path):
@@ -137,27 +130,10 @@ def _alertmanager(tmp_path: Path, bridge_url: str, token: str) -> Iterator[tuple
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "alertmanager.log"
-    argv = [
-        _binary("prometheus-alertmanager"),
-        f"--config.file={conf / 'alertmanager.yml'}",
-        f"--storage.path={tmp_path / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        f"--web.external-url={url}",
-        "--cluster.listen-address=",
-    ]
-    with log.open("wb") as out:
-        # cwd is NOT the config dir: `secrets/bridge_token` must be resolved against the config file's directory.
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
-    try:
-        wait_http(f"{url}/-/ready", proc=proc)
+    argv = alertmanager_argv(conf / "alertmanager.yml", tmp_path / "data", port)
+    # cwd is NOT the config dir: `secrets/bridge_token` must be resolved against the config file's directory.
+    with run_process(argv, log, f"{url}/-/ready", cwd=cwd):
         yield url, log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def _post_alerts(am_url: str, alerts: list[dict]) -> None:

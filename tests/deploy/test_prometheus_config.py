@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -16,19 +14,12 @@ import pytest
 import yaml
 from aiohttp import web
 
-from tests.realbin import free_port, wait_http
+from tests.realbin import free_port, prometheus_argv, require_binary, run_process, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM_DIR = ROOT / "deploy" / "prometheus"
 CONFIG = PROM_DIR / "prometheus.yml"
 MODELS = ("gpt-4o", "claude-3-5-sonnet", "llama-3-70b")
-
-
-def _binary(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} not found: run `make test`, which installs Debian's prometheus package")
-    return path
 
 
 def _copy_deploy(dest: Path, token: str | None) -> Path:
@@ -42,7 +33,9 @@ def _copy_deploy(dest: Path, token: str | None) -> Path:
 
 def test_promtool_check_config_is_clean(tmp_path: Path):
     config = _copy_deploy(tmp_path / "prometheus", "t0ken")
-    result = subprocess.run([_binary("promtool"), "check", "config", str(config)], capture_output=True, text=True)
+    result = subprocess.run(
+        [require_binary("promtool"), "check", "config", str(config)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 9 rules found" in result.stdout
     assert "SUCCESS: 7 rules found" in result.stdout
@@ -50,7 +43,9 @@ def test_promtool_check_config_is_clean(tmp_path: Path):
 
 def test_promtool_check_config_needs_the_token_file(tmp_path: Path):
     config = _copy_deploy(tmp_path / "prometheus", None)
-    result = subprocess.run([_binary("promtool"), "check", "config", str(config)], capture_output=True, text=True)
+    result = subprocess.run(
+        [require_binary("promtool"), "check", "config", str(config)], capture_output=True, text=True
+    )
     assert result.returncode != 0
     assert "secrets/exporter_token" in result.stdout + result.stderr
 
@@ -127,28 +122,11 @@ def _render(config: Path, ports: dict[str, int]) -> None:
     config.write_text(yaml.safe_dump(parsed, sort_keys=False))
 
 
-@contextlib.contextmanager
-def _prometheus(config: Path, workdir: Path, port: int) -> Iterator[subprocess.Popen]:
+def _prometheus(config: Path, workdir: Path, port: int):
     """Run Prometheus from `workdir`, which is NOT the config's directory: relative paths must resolve there."""
     workdir.mkdir()
-    argv = [
-        _binary("prometheus"),
-        f"--config.file={config}",
-        f"--storage.tsdb.path={workdir / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        f"--web.external-url=http://127.0.0.1:{port}",
-    ]
-    with (workdir / "prometheus.log").open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    argv = prometheus_argv(config, workdir / "data", port)
+    return run_process(argv, workdir / "prometheus.log", f"http://127.0.0.1:{port}/-/ready", cwd=workdir)
 
 
 async def _query(session: aiohttp.ClientSession, url: str, promql: str) -> dict[str, float]:
