@@ -193,9 +193,10 @@ def run_demo(cfg: DemoConfig, out: TextIO = sys.stdout) -> int:
     code = 0
     try:
         with run_stack(settings, on_bridge_line=p.notification) as stack:
+            run = cfg.run_dir
             urls = {
-                "proxy simulator": f"{stack.url('sim')}/metrics (Bearer token in {cfg.run_dir}/secrets/sim_token)",
-                "sidecar": f"{stack.url('exporter')}/  (metrics: Bearer token in prometheus/secrets/exporter_token)",
+                "proxy simulator": f"{stack.url('sim')}/metrics (Bearer token in {run}/secrets/sim_token)",
+                "sidecar": f"{stack.url('exporter')}/ (Bearer token in {run}/prometheus/secrets/exporter_token)",
                 "Prometheus": f"{stack.url('prometheus')}/alerts",
                 "Alertmanager": f"{stack.url('alertmanager')}/",
                 "alert bridge": f"{stack.url('bridge')}/metrics",

@@ -132,3 +132,60 @@ def test_status_line():
         "[01:15] demo: failure-burst min 61 | firing: LLMHighFailureRate{gpt-4o} | delivered: console 2"
     )
     assert format_status(Status(), 0) == "[00:00] ?: ? | firing: none | delivered: 0"
+
+
+def _demo_env(tmp_path, **extra):
+    env = {**os.environ, "DEMO_RUN_DIR": str(tmp_path / "run"), **extra}
+    ports = {}
+    for key in ("DEMO_SIM_PORT", "DEMO_EXPORTER_PORT", "DEMO_PROMETHEUS_PORT", "DEMO_ALERTMANAGER_PORT",
+                "DEMO_BRIDGE_PORT"):
+        ports[key] = env[key] = str(free_port())
+    return env, [int(p) for p in ports.values()]
+
+
+def _leftovers(run_dir: Path, ports: list[int]) -> list[str]:
+    """Processes still mentioning the run dir (command line or environment), and ports still answering."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            blob = (proc / "cmdline").read_bytes() + (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if str(run_dir).encode() in blob:
+            found.append(f"pid {proc.name}: {(proc / 'cmdline').read_bytes()[:200]!r}")
+    for port in ports:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                found.append(f"port {port} still open")
+    return found
+
+
+@pytest.mark.realbin
+@pytest.mark.parametrize("how", ["sigterm", "exit-after"])
+def test_demo_starts_everything_and_leaves_nothing_behind(tmp_path, how):
+    env, ports = _demo_env(tmp_path, **({"DEMO_EXIT_AFTER": "2"} if how == "exit-after" else {}))
+    proc = subprocess.Popen([sys.executable, "-m", "stack", "demo"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("demo: running"):
+                if how == "sigterm":
+                    proc.terminate()
+                break
+        out, _ = proc.communicate(timeout=60)
+        lines.append(out)
+    finally:
+        proc.kill()
+        proc.wait()
+    text = "".join(lines)
+    assert proc.returncode == 0, text
+    for what in ("proxy simulator", "sidecar", "Prometheus", "Alertmanager", "alert bridge"):
+        assert what in text
+    assert "nothing left running" in text
+    assert _leftovers(tmp_path / "run", ports) == [], text
+    # The token files do not outlive the run.
+    assert not list((tmp_path / "run").rglob("*token"))
