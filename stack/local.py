@@ -42,7 +42,7 @@ SERVICES = {
 # Settings the runner owns for each child; inherited values would silently change what runs.
 _OWNED_PREFIXES = ("SIM_", "EXPORTER_", "LLM_PROXY_", "BRIDGE_", "SLACK_", "DISCORD_", "SMTP_", "EMAIL_", "WEBHOOK_")
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-# The exporter's defaults (issue 2), scaled like everything else.
+# The sidecar's and Prometheus's documented defaults, scaled like every duration in deploy/.
 _EXPORTER_POLL = "15s"
 _EXPORTER_WINDOWS = ("1m", "5m")
 _EXPORTER_BASELINE = "1h"
