@@ -68,8 +68,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("EXPORTER_LOG_LEVEL", "--log-level", "debug, info, warning or error", "info"),
 )
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "k": 1000, "kb": 1000, "ki": 1024, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mi": 1024**2,
                "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gi": 1024**3, "gib": 1024**3}
@@ -129,11 +129,14 @@ class Config:
 
 
 def parse_duration(text: str) -> float:
-    """'15' (seconds), '500ms', '15s', '1.5m', '1h', '1d' → seconds; ValueError otherwise."""
-    m = _DURATION.match(text)
-    if not m:
-        raise ValueError(f"expected a duration like 15s, 1m or 1h, got {text!r}")
-    return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    """'15' (seconds), '500ms', '15s', '1.5m', '1h30m', '1d' → seconds; ValueError otherwise."""
+    value = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", value):
+        return float(value)
+    parts = _DURATION_PART.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise ValueError(f"expected a duration like 15s, 1m or 1h30m, got {text!r}")
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
 
 
 def format_duration(seconds: float) -> str:

@@ -235,6 +235,8 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
                     "BRIDGE_TOKEN_FILE": str(am_cfg.parent / "secrets" / "bridge_token"),
                     "BRIDGE_DATA_DIR": str(run / "bridge-data"),
                     "BRIDGE_CONSOLE": "1" if s.bridge_console else "0",
+                    # Scaled like Alertmanager's repeat_interval, so reminders are not taken for duplicates.
+                    "BRIDGE_DEDUPE_WINDOW": f"{s.scaled_seconds('2m')}s",
                 },
                 on_stdout_line=on_bridge_line,
             )

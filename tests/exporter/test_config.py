@@ -14,12 +14,13 @@ URL = {"LLM_PROXY_URL": "http://127.0.0.1:8000/metrics"}
 
 @pytest.mark.parametrize(("text", "seconds"), [
     ("15", 15.0), ("15s", 15.0), ("500ms", 0.5), ("1m", 60.0), ("1.5m", 90.0), ("1h", 3600.0), ("1d", 86400.0),
+    ("1h30m", 5400.0), ("2s500ms", 2.5),
 ])
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "abc", "-1s", "1y", "1 h 2m"])
+@pytest.mark.parametrize("text", ["", "abc", "-1s", "1y", "1 h 2m", "nan", "inf", "1e3"])
 def test_parse_duration_rejects(text):
     with pytest.raises(ValueError):
         parse_duration(text)
