@@ -26,8 +26,11 @@ __all__ = [
     "PortInUse",
     "StackError",
     "StackSettings",
+    "alertmanager_argv",
     "check_ports",
     "http_get",
+    "prometheus_argv",
+    "require_binary",
     "run_stack",
 ]
 
@@ -101,9 +104,7 @@ class LocalStack:
         """Raise StackError with the log tail of any child that has exited."""
         dead = [p for p in self.procs.values() if not p.alive()]
         if dead:
-            raise StackError(
-                "\n".join(f"{p.name} exited with {p.popen.returncode}:\n{p.tail(30)}" for p in dead)
-            )
+            raise StackError("\n".join(f"{p.name} exited with {p.popen.returncode}:\n{p.tail(30)}" for p in dead))
 
     def diagnostics(self, lines: int = 40) -> str:
         """The tail of every child's log, for a failure report."""
@@ -169,11 +170,37 @@ def _tool(name: str) -> str:
     return found
 
 
-def _binary(name: str) -> str:
+def require_binary(name: str) -> str:
+    """The path of a Debian-packaged binary (prometheus, promtool, ...), or an error naming what installs it."""
     found = shutil.which(name)
     if found is None:
         raise StackError(f"{name} not found: run `make demo` or `make test`, which install Debian's package")
     return found
+
+
+def prometheus_argv(config_file: Path, data_dir: Path, port: int, *extra: str) -> list[str]:
+    """Prometheus on 127.0.0.1:`port` with data in `data_dir`: the demo's, the e2e test's and the tests' own."""
+    return [
+        require_binary("prometheus"),
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={data_dir}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--web.external-url=http://127.0.0.1:{port}",
+        *extra,
+    ]
+
+
+def alertmanager_argv(config_file: Path, data_dir: Path, port: int, *extra: str) -> list[str]:
+    """Alertmanager on 127.0.0.1:`port`, without the cluster listener its default puts on 0.0.0.0:9094."""
+    return [
+        require_binary("prometheus-alertmanager"),
+        f"--config.file={config_file}",
+        f"--storage.path={data_dir}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--web.external-url=http://127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        *extra,
+    ]
 
 
 @contextlib.contextmanager
@@ -244,14 +271,7 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
             am_url = stack.url("alertmanager")
             stack.procs["alertmanager"] = stack.group.start(
                 "alertmanager",
-                [
-                    _binary("prometheus-alertmanager"),
-                    f"--config.file={am_cfg}",
-                    f"--storage.path={run / 'alertmanager-data'}",
-                    f"--web.listen-address=127.0.0.1:{p.alertmanager}",
-                    f"--web.external-url={am_url}",
-                    "--cluster.listen-address=",
-                ],
+                alertmanager_argv(am_cfg, run / "alertmanager-data", p.alertmanager),
                 env=base,
                 cwd=am_cfg.parent,
             )
@@ -259,15 +279,13 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
             prom_url = stack.url("prometheus")
             stack.procs["prometheus"] = stack.group.start(
                 "prometheus",
-                [
-                    _binary("prometheus"),
-                    f"--config.file={prom_cfg}",
-                    f"--storage.tsdb.path={run / 'prometheus-data'}",
-                    f"--web.listen-address=127.0.0.1:{p.prometheus}",
-                    f"--web.external-url={prom_url}",
+                prometheus_argv(
+                    prom_cfg,
+                    run / "prometheus-data",
+                    p.prometheus,
                     # How often a firing alert is re-sent to Alertmanager: scaled like every other duration.
                     f"--rules.alert.resend-delay={s.scaled(_PROMETHEUS_RESEND_DELAY)}",
-                ],
+                ),
                 env=base,
                 cwd=prom_cfg.parent,
             )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +12,8 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from stack.local import alertmanager_argv, prometheus_argv, require_binary
 
 __all__ = [
     "RealServer",
@@ -68,14 +69,6 @@ class RealServer:
         self.proc.send_signal(signal.SIGHUP)
 
 
-def require_binary(binary: str) -> str:
-    """The path of an installed binary, or a clear error naming what installs it."""
-    path = shutil.which(binary)
-    if path is None:
-        raise RuntimeError(f"{binary} not found: run `make test`, which installs Debian's package")
-    return path
-
-
 @contextlib.contextmanager
 def run_process(
     argv: list[str],
@@ -108,32 +101,6 @@ def run_process(
             proc.wait()
 
 
-def prometheus_argv(config_file: Path, data_dir: Path, port: int) -> list[str]:
-    """Prometheus on 127.0.0.1:`port`, with the lifecycle API, data in `data_dir`."""
-    url = f"http://127.0.0.1:{port}"
-    return [
-        require_binary("prometheus"),
-        f"--config.file={config_file}",
-        f"--storage.tsdb.path={data_dir}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        f"--web.external-url={url}",
-        "--web.enable-lifecycle",
-    ]
-
-
-def alertmanager_argv(config_file: Path, data_dir: Path, port: int) -> list[str]:
-    """Alertmanager on 127.0.0.1:`port`, without the cluster listener its default puts on 0.0.0.0:9094."""
-    url = f"http://127.0.0.1:{port}"
-    return [
-        require_binary("prometheus-alertmanager"),
-        f"--config.file={config_file}",
-        f"--storage.path={data_dir}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        f"--web.external-url={url}",
-        "--cluster.listen-address=",
-    ]
-
-
 @contextlib.contextmanager
 def _run_binary(make_argv, config: str, name: str, workdir: Path, extra_args: tuple[str, ...]) -> Iterator[RealServer]:
     workdir.mkdir(parents=True, exist_ok=True)
@@ -141,7 +108,7 @@ def _run_binary(make_argv, config: str, name: str, workdir: Path, extra_args: tu
     url = f"http://127.0.0.1:{port}"
     cfg = workdir / name
     cfg.write_text(config)
-    argv = [*make_argv(cfg, workdir / "data", port), *extra_args]
+    argv = make_argv(cfg, workdir / "data", port, *extra_args)
     log = workdir / "server.log"
     with run_process(argv, log, f"{url}/-/ready", cwd=workdir) as proc:
         yield RealServer(url=url, port=port, workdir=workdir, log=log, proc=proc)
@@ -149,7 +116,7 @@ def _run_binary(make_argv, config: str, name: str, workdir: Path, extra_args: tu
 
 def run_prometheus(config: str, workdir: Path, *extra_args: str) -> contextlib.AbstractContextManager[RealServer]:
     """Run prometheus with `config` (YAML text) in `workdir`; files it names may be placed there first."""
-    return _run_binary(prometheus_argv, config, "prometheus.yml", workdir, extra_args)
+    return _run_binary(prometheus_argv, config, "prometheus.yml", workdir, ("--web.enable-lifecycle", *extra_args))
 
 
 def run_alertmanager(config: str, workdir: Path, *extra_args: str) -> contextlib.AbstractContextManager[RealServer]:
