@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-import time
 from collections.abc import Sequence
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from exporter.logs import setup_logging
 from exporter.simulator.app import create_app
 from exporter.simulator.config import ConfigError, load_settings
 
 __all__ = ["main"]
 
 log = logging.getLogger("llm_proxy_sim")
-
-
-class _JsonFormatter(logging.Formatter):
-    """One JSON object per line; structured fields come from `extra={"fields": {...}}`."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
 
 
 class _AccessLogger(AbstractAccessLogger):
@@ -42,28 +25,18 @@ class _AccessLogger(AbstractAccessLogger):
         self.logger.info(
             "request",
             extra={
-                "fields": {
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status,
-                    "bytes": response.body_length,
-                    "duration_s": round(time, 4),
-                }
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "bytes": response.body_length,
+                "duration_s": round(time, 4),
             },
         )
 
 
-def _setup_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `llm-proxy-sim` console script."""
-    _setup_logging()
+    setup_logging()
     try:
         settings = load_settings(argv)
     except ConfigError as exc:
@@ -73,13 +46,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     log.info(
         "starting",
         extra={
-            "fields": {
-                "listen": f"{settings.host}:{settings.port}",
-                "scenario": settings.scenario,
-                "speed": settings.speed,
-                "padding_series": settings.series // 11 * 11,
-                "auth": settings.token is not None,
-            }
+            "listen": f"{settings.host}:{settings.port}",
+            "scenario": settings.scenario,
+            "speed": settings.speed,
+            "padding_series": settings.series // 11 * 11,
+            "auth": settings.token is not None,
         },
     )
     try:
@@ -96,9 +67,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         # Typically the port is taken: say which setting to change.
         log.error(
             "cannot listen",
-            extra={
-                "fields": {"listen": f"{settings.host}:{settings.port}", "error": str(exc), "hint": "set SIM_LISTEN"}
-            },
+            extra={"listen": f"{settings.host}:{settings.port}", "error": str(exc), "hint": "set SIM_LISTEN"},
         )
         raise SystemExit(1) from None
 

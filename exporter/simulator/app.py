@@ -96,7 +96,7 @@ async def _post_scenario(request: web.Request) -> web.Response:
     sim = request.app[SIMULATION_KEY]
     previous = sim.scenario
     sim.switch(name)
-    log.info("scenario switched", extra={"fields": {"from": previous, "to": name}})
+    log.info("scenario switched", extra={"from": previous, "to": name})
     return web.json_response(_state(sim))
 
 
