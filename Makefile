@@ -18,6 +18,7 @@ system-deps:
 
 test: system-deps venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 # The whole stack on 127.0.0.1 without Docker; DEMO_* variables: `$(PY) -m stack demo --help`.

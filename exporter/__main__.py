@@ -29,11 +29,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.warning("EXPORTER_TOKEN is not set: /metrics is open to anyone who can reach it")
     if config.upstream_tls_insecure:
         log.warning("LLM_PROXY_TLS_INSECURE is set: the upstream's TLS certificate is NOT verified")
-    log.info("starting", extra={"listen": f"{config.listen_host}:{config.listen_port}",
-                                "upstreams": list(config.upstream_labels), "poll_interval": config.poll_interval,
-                                "windows": [w.label for w in config.windows]})
-    web.run_app(create_app(config), host=config.listen_host, port=config.listen_port, access_log=None,
-                print=None, shutdown_timeout=5)
+    log.info(
+        "starting",
+        extra={
+            "listen": f"{config.listen_host}:{config.listen_port}",
+            "upstreams": list(config.upstream_labels),
+            "poll_interval": config.poll_interval,
+            "windows": [w.label for w in config.windows],
+        },
+    )
+    web.run_app(
+        create_app(config),
+        host=config.listen_host,
+        port=config.listen_port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=5,
+    )
 
 
 if __name__ == "__main__":

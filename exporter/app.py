@@ -52,8 +52,11 @@ def _scrape_budget(request: web.Request) -> float:
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     if not _authorized(request, app[AppKeys.CONFIG].token):
-        return web.Response(status=401, text="missing or wrong Bearer token\n",
-                            headers={"WWW-Authenticate": 'Bearer realm="llm-exporter"'})
+        return web.Response(
+            status=401,
+            text="missing or wrong Bearer token\n",
+            headers={"WWW-Authenticate": 'Bearer realm="llm-exporter"'},
+        )
     poller = app[AppKeys.POLLER]
     exposition = poller.exposition
     if exposition is None:  # just started: wait for the first poll, within the scraper's timeout

@@ -46,24 +46,41 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LLM_PROXY_URL", "--proxy-url", "upstream metrics URL; several, comma-separated, for fan-in (required)"),
     Variable("LLM_PROXY_TOKEN", "--proxy-token", "Bearer token sent upstream (prefer the _FILE form)", secret=True),
     Variable("LLM_PROXY_TOKEN_FILE", "--proxy-token-file", "file holding the upstream Bearer token"),
-    Variable("LLM_PROXY_TIMEOUT", "--proxy-timeout", "timeout of one upstream scrape (capped at the poll interval)",
-             "10s"),
+    Variable(
+        "LLM_PROXY_TIMEOUT", "--proxy-timeout", "timeout of one upstream scrape (capped at the poll interval)", "10s"
+    ),
     Variable("LLM_PROXY_CA_FILE", "--proxy-ca-file", "CA bundle for TLS to the upstream (default: system CAs)"),
-    Variable("LLM_PROXY_TLS_INSECURE", "--proxy-tls-insecure", "skip TLS verification of the upstream (logged loudly)",
-             "false"),
+    Variable(
+        "LLM_PROXY_TLS_INSECURE",
+        "--proxy-tls-insecure",
+        "skip TLS verification of the upstream (logged loudly)",
+        "false",
+    ),
     Variable("EXPORTER_LISTEN", "--listen", "host:port to serve on", "0.0.0.0:9470"),
-    Variable("EXPORTER_TOKEN", "--token", "Bearer token required on /metrics; unset: open (prefer the _FILE form)",
-             secret=True),
+    Variable(
+        "EXPORTER_TOKEN",
+        "--token",
+        "Bearer token required on /metrics; unset: open (prefer the _FILE form)",
+        secret=True,
+    ),
     Variable("EXPORTER_TOKEN_FILE", "--token-file", "file holding the Bearer token required on /metrics"),
     Variable("EXPORTER_POLL_INTERVAL", "--poll-interval", "time between upstream polls (seconds, or 15s, 1m)", "15"),
     Variable("EXPORTER_WINDOWS", "--windows", "windows of the derived metrics, comma-separated", "1m,5m"),
     Variable("EXPORTER_BASELINE", "--baseline", "how far back the surge ratios look", "1h"),
     Variable("EXPORTER_GROUP_BY", "--group-by", "labels kept on derived metrics, comma-separated", "model"),
-    Variable("EXPORTER_MAX_SERIES", "--max-series",
-             "label sets per derived metric before folding into model=\"__other__\"", "10000"),
+    Variable(
+        "EXPORTER_MAX_SERIES",
+        "--max-series",
+        'label sets per derived metric before folding into model="__other__"',
+        "10000",
+    ),
     Variable("EXPORTER_PRICES_FILE", "--prices-file", "YAML: USD per 1M prompt / completion tokens, per model"),
-    Variable("EXPORTER_LATENCY_THRESHOLD", "--latency-threshold",
-             "seconds; a request slower than this is slow (keep equal to the latency alert's)", "2"),
+    Variable(
+        "EXPORTER_LATENCY_THRESHOLD",
+        "--latency-threshold",
+        "seconds; a request slower than this is slow (keep equal to the latency alert's)",
+        "2",
+    ),
     Variable("EXPORTER_MAX_BODY", "--max-body", "largest upstream answer accepted (bytes, or 64MiB, 10MB)", "64MiB"),
     Variable("EXPORTER_LOG_LEVEL", "--log-level", "debug, info, warning or error", "info"),
 )
@@ -71,8 +88,21 @@ VARIABLES: tuple[Variable, ...] = (
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"b": 1, "k": 1000, "kb": 1000, "ki": 1024, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mi": 1024**2,
-               "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gi": 1024**3, "gib": 1024**3}
+_SIZE_UNITS = {
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "ki": 1024,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mi": 1024**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gi": 1024**3,
+    "gib": 1024**3,
+}
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -110,8 +140,10 @@ class Config:
     log_level: str = "info"
 
     def __repr__(self) -> str:  # keeps tokens out of any accidental log of the config
-        return f"Config(upstreams={[upstream_label(u) for u in self.upstream_urls]}, listen={self.listen_host}:" \
-               f"{self.listen_port}, poll_interval={self.poll_interval}, windows={[w.label for w in self.windows]})"
+        return (
+            f"Config(upstreams={[upstream_label(u) for u in self.upstream_urls]}, listen={self.listen_host}:"
+            f"{self.listen_port}, poll_interval={self.poll_interval}, windows={[w.label for w in self.windows]})"
+        )
 
     @property
     def upstream_labels(self) -> tuple[str, ...]:
@@ -169,8 +201,9 @@ def upstream_label(url: str) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     epilog = "Each flag can also be set by its environment variable; a flag wins over the variable."
-    p = argparse.ArgumentParser(prog="llm-exporter", description="Metrics sidecar for an LLM auth proxy.",
-                                epilog=epilog)
+    p = argparse.ArgumentParser(
+        prog="llm-exporter", description="Metrics sidecar for an LLM auth proxy.", epilog=epilog
+    )
     for var in VARIABLES:
         default = f" (default: {var.default})" if var.default is not None else ""
         p.add_argument(var.flag, dest=var.env, metavar=var.env, default=None, help=f"{var.help}{default}")
@@ -210,8 +243,10 @@ def _urls(raw: str | None) -> tuple[str, ...]:
             raise ConfigError(f"LLM_PROXY_URL: entry {i} must be an http:// or https:// URL with a host")
         label = upstream_label(url)
         if label in labels:
-            raise ConfigError(f"LLM_PROXY_URL: entry {i} has the same host:port ({label}) as an earlier one; "
-                              "the upstream label must tell them apart")
+            raise ConfigError(
+                f"LLM_PROXY_URL: entry {i} has the same host:port ({label}) as an earlier one; "
+                "the upstream label must tell them apart"
+            )
         labels.add(label)
     return urls
 
@@ -236,8 +271,10 @@ def _windows(raw: str, poll: float) -> tuple[Window, ...]:
         except ValueError as exc:
             raise ConfigError(f"EXPORTER_WINDOWS: {exc}") from None
         if s <= poll:
-            raise ConfigError(f"EXPORTER_WINDOWS: window {part.strip()} must be longer than EXPORTER_POLL_INTERVAL "
-                              f"({format_duration(poll)}) so that it holds two polls")
+            raise ConfigError(
+                f"EXPORTER_WINDOWS: window {part.strip()} must be longer than EXPORTER_POLL_INTERVAL "
+                f"({format_duration(poll)}) so that it holds two polls"
+            )
         seconds.add(s)
     if not seconds:
         raise ConfigError("EXPORTER_WINDOWS: at least one window is required, e.g. 1m,5m")
@@ -290,8 +327,9 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
     try:
         max_series = int(values["EXPORTER_MAX_SERIES"] or "")
     except ValueError:
-        raise ConfigError(f"EXPORTER_MAX_SERIES: expected a whole number, got {values['EXPORTER_MAX_SERIES']!r}") \
-            from None
+        raise ConfigError(
+            f"EXPORTER_MAX_SERIES: expected a whole number, got {values['EXPORTER_MAX_SERIES']!r}"
+        ) from None
     if max_series < 1:
         raise ConfigError("EXPORTER_MAX_SERIES: must be at least 1")
 

@@ -19,8 +19,11 @@ log = logging.getLogger(__name__)
 
 OTHER = "__other__"
 _INF = math.inf
-QUANTILES = ((0.5, "llm_response_latency_p50_seconds"), (0.95, "llm_response_latency_p95_seconds"),
-             (0.99, "llm_response_latency_p99_seconds"))
+QUANTILES = (
+    (0.5, "llm_response_latency_p50_seconds"),
+    (0.95, "llm_response_latency_p95_seconds"),
+    (0.99, "llm_response_latency_p99_seconds"),
+)
 DERIVED_GAUGES = {
     "llm_request_failure_ratio": "Failed requests / all requests over the window",
     "llm_response_latency_p50_seconds": "Median response latency over the window (histogram_quantile on buckets)",
@@ -326,8 +329,10 @@ class Deriver:
                         put(name, labels, histogram_quantile(q, buckets))
                     if not any(math.isclose(le, threshold) for le, _ in buckets) and not self._not_boundary:
                         self._not_boundary = True
-                        log.warning("latency threshold is not a bucket boundary: the slow ratio is interpolated",
-                                    extra={"threshold": threshold, "buckets": [le for le, _ in buckets]})
+                        log.warning(
+                            "latency threshold is not a bucket boundary: the slow ratio is interpolated",
+                            extra={"threshold": threshold, "buckets": [le for le, _ in buckets]},
+                        )
                     put("llm_slow_request_ratio", labels, _slow_ratio(buckets, threshold))
                 if earlier is not None and base + 1 < len(earlier):
                     for offset, name in ((0, "llm_request_surge_ratio"), (1, "llm_token_surge_ratio")):

@@ -45,8 +45,16 @@ OWN_FAMILIES: frozenset[bytes] = frozenset(
     )
 )
 # Cheap substring pre-check: an upstream body without any of these cannot clash with OWN_FAMILIES.
-OWN_PREFIXES = (b"llm_request_", b"llm_response_latency_p", b"llm_tokens_per_", b"llm_requests_per_", b"llm_slow_",
-                b"llm_token_surge", b"llm_cost_", b"llm_exporter_")
+OWN_PREFIXES = (
+    b"llm_request_",
+    b"llm_response_latency_p",
+    b"llm_tokens_per_",
+    b"llm_requests_per_",
+    b"llm_slow_",
+    b"llm_token_surge",
+    b"llm_cost_",
+    b"llm_exporter_",
+)
 
 
 @dataclass
@@ -84,18 +92,29 @@ class OwnCollector:
             yield from self._derived(report.derived)
 
     def _health(self, report: Report) -> Iterator[Metric]:
-        up = GaugeMetricFamily("llm_exporter_upstream_up", "1 if the last scrape of the upstream succeeded",
-                               labels=["upstream"])
-        duration = GaugeMetricFamily("llm_exporter_upstream_scrape_duration_seconds",
-                                     "Duration of the last scrape of the upstream", labels=["upstream"])
-        errors = CounterMetricFamily("llm_exporter_upstream_scrape_errors",
-                                     "Failed scrapes of the upstream, by reason", labels=["upstream", "reason"])
-        last = GaugeMetricFamily("llm_exporter_upstream_last_success_timestamp_seconds",
-                                 "Unix time of the last successful scrape of the upstream (0: none yet)",
-                                 labels=["upstream"])
-        resets = CounterMetricFamily("llm_exporter_upstream_resets",
-                                     "Polls in which upstream counters went down (a proxy restart)",
-                                     labels=["upstream"])
+        up = GaugeMetricFamily(
+            "llm_exporter_upstream_up", "1 if the last scrape of the upstream succeeded", labels=["upstream"]
+        )
+        duration = GaugeMetricFamily(
+            "llm_exporter_upstream_scrape_duration_seconds",
+            "Duration of the last scrape of the upstream",
+            labels=["upstream"],
+        )
+        errors = CounterMetricFamily(
+            "llm_exporter_upstream_scrape_errors",
+            "Failed scrapes of the upstream, by reason",
+            labels=["upstream", "reason"],
+        )
+        last = GaugeMetricFamily(
+            "llm_exporter_upstream_last_success_timestamp_seconds",
+            "Unix time of the last successful scrape of the upstream (0: none yet)",
+            labels=["upstream"],
+        )
+        resets = CounterMetricFamily(
+            "llm_exporter_upstream_resets",
+            "Polls in which upstream counters went down (a proxy restart)",
+            labels=["upstream"],
+        )
         derived = report.derived
         for name, health in report.health.items():
             up.add_metric([name], 1.0 if health.up else 0.0)
@@ -105,23 +124,29 @@ class OwnCollector:
             last.add_metric([name], health.last_success)
             resets.add_metric([name], derived.resets.get(name, 0) if derived else 0)
         yield from (up, duration, errors, last, resets)
-        yield CounterMetricFamily("llm_exporter_series_dropped",
-                                  "Label sets folded into model=\"__other__\" past EXPORTER_MAX_SERIES",
-                                  value=derived.dropped if derived else 0)
+        yield CounterMetricFamily(
+            "llm_exporter_series_dropped",
+            'Label sets folded into model="__other__" past EXPORTER_MAX_SERIES',
+            value=derived.dropped if derived else 0,
+        )
         info = GaugeMetricFamily("llm_exporter_build_info", "Version of the sidecar", labels=["version"])
         info.add_metric([report.version], 1.0)
         yield info
         if report.relay_dropped:
-            dropped = GaugeMetricFamily("llm_exporter_relay_families_dropped",
-                                        "Upstream families left out of the relay: their names are the sidecar's own",
-                                        labels=["family"])
+            dropped = GaugeMetricFamily(
+                "llm_exporter_relay_families_dropped",
+                "Upstream families left out of the relay: their names are the sidecar's own",
+                labels=["family"],
+            )
             for family in report.relay_dropped:
                 dropped.add_metric([family], 1.0)
             yield dropped
         if derived is not None and derived.threshold_not_boundary:
-            yield GaugeMetricFamily("llm_exporter_threshold_not_bucket_boundary",
-                                    "1: EXPORTER_LATENCY_THRESHOLD is not a latency bucket boundary, the slow ratio "
-                                    "is interpolated", value=1.0)
+            yield GaugeMetricFamily(
+                "llm_exporter_threshold_not_bucket_boundary",
+                "1: EXPORTER_LATENCY_THRESHOLD is not a latency bucket boundary, the slow ratio is interpolated",
+                value=1.0,
+            )
 
     @staticmethod
     def _derived(derived: Derived) -> Iterator[Metric]:
@@ -135,15 +160,18 @@ class OwnCollector:
                 family.add_metric(list(values), value)
             yield family
         if derived.cost is not None:
-            cost = CounterMetricFamily("llm_cost_usd", "Spend in USD from tokens used and EXPORTER_PRICES_FILE",
-                                       labels=["model"])
+            cost = CounterMetricFamily(
+                "llm_cost_usd", "Spend in USD from tokens used and EXPORTER_PRICES_FILE", labels=["model"]
+            )
             for model, usd in derived.cost:
                 cost.add_metric([model], usd)
             yield cost
         if derived.unpriced:
-            unpriced = CounterMetricFamily("llm_exporter_unpriced_tokens",
-                                           "Tokens of models without a price in EXPORTER_PRICES_FILE",
-                                           labels=["model"])
+            unpriced = CounterMetricFamily(
+                "llm_exporter_unpriced_tokens",
+                "Tokens of models without a price in EXPORTER_PRICES_FILE",
+                labels=["model"],
+            )
             for model, tokens in derived.unpriced:
                 unpriced.add_metric([model], tokens)
             yield unpriced

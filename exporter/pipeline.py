@@ -53,8 +53,10 @@ class Pipeline:
             return
         health.errors[result.reason or "connection"] = health.errors.get(result.reason or "connection", 0) + 1
         # Only the reason and our own detail text: never the URL or an exception message that could hold it.
-        log.warning("upstream scrape failed",
-                    extra={"upstream": result.upstream, "reason": result.reason, "detail": result.detail})
+        log.warning(
+            "upstream scrape failed",
+            extra={"upstream": result.upstream, "reason": result.reason, "detail": result.detail},
+        )
 
     def _relay(self, results: Sequence[Scrape]) -> tuple[bytes, set[bytes]]:
         ok = [r for r in results if r.body is not None]
@@ -78,11 +80,12 @@ class Pipeline:
         relay, dropped = self._relay(checked)
         for family in dropped - self._warned_clash:
             # Our families win: two families of one name would make the whole exposition invalid.
-            log.warning("upstream family has the name of one of the sidecar's own; left out of the relay",
-                        extra={"family": family.decode()})
+            log.warning(
+                "upstream family has the name of one of the sidecar's own; left out of the relay",
+                extra={"family": family.decode()},
+            )
             self._warned_clash.add(family)
-        self._collector.report = Report(self.health, derived, self._version,
-                                        tuple(sorted(f.decode() for f in dropped)))
+        self._collector.report = Report(self.health, derived, self._version, tuple(sorted(f.decode() for f in dropped)))
         return Exposition(relay, render_own(self._collector))
 
     def pending(self) -> Exposition:

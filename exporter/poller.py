@@ -36,11 +36,19 @@ class Poller:
         """Scrape all upstreams once and publish the result (tests call this to step deterministically)."""
         cfg = self._config
         async with self._lock:  # the pipeline's state is single-threaded: one poll at a time
-            results = await asyncio.gather(*(
-                scrape(self._session, url, label, token=cfg.upstream_token, timeout=cfg.scrape_timeout,
-                       max_body=cfg.max_body)
-                for url, label in zip(cfg.upstream_urls, cfg.upstream_labels, strict=True)
-            ))
+            results = await asyncio.gather(
+                *(
+                    scrape(
+                        self._session,
+                        url,
+                        label,
+                        token=cfg.upstream_token,
+                        timeout=cfg.scrape_timeout,
+                        max_body=cfg.max_body,
+                    )
+                    for url, label in zip(cfg.upstream_urls, cfg.upstream_labels, strict=True)
+                )
+            )
             exposition = await asyncio.to_thread(self._pipeline.process, results, time.time(), time.monotonic())
             now = time.monotonic()
             for name, health in self._pipeline.health.items():

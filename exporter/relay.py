@@ -64,7 +64,7 @@ def _rename_upstream(match: re.Match[bytes]) -> bytes:
 
 def _labelled(line: bytes, label: bytes) -> bytes:
     name = _sample_name(line)
-    rest = line[len(name):]
+    rest = line[len(name) :]
     if rest.startswith(b"{"):
         inner = rest[1:]
         if inner.lstrip().startswith(b"}"):

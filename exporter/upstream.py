@@ -14,8 +14,18 @@ __all__ = ["ACCEPT", "REASONS", "Scrape", "make_session", "reason_for_status", "
 
 ACCEPT = "text/plain;version=0.0.4"
 # Every failure is one of these: the `reason` label of llm_exporter_upstream_scrape_errors_total.
-REASONS = ("timeout", "connection", "tls", "http_401", "http_403", "http_4xx", "http_5xx", "http_other",
-           "too_large", "invalid")
+REASONS = (
+    "timeout",
+    "connection",
+    "tls",
+    "http_401",
+    "http_403",
+    "http_4xx",
+    "http_5xx",
+    "http_other",
+    "too_large",
+    "invalid",
+)
 _CHUNK = 1 << 16
 
 
@@ -69,8 +79,9 @@ def _headers(token: str | None) -> dict[str, str]:
     return headers
 
 
-async def scrape(session: aiohttp.ClientSession, url: str, upstream: str, *, token: str | None, timeout: float,
-                 max_body: int) -> Scrape:
+async def scrape(
+    session: aiohttp.ClientSession, url: str, upstream: str, *, token: str | None, timeout: float, max_body: int
+) -> Scrape:
     """GET the upstream's metrics; the body only if complete, 200, text and within `max_body` bytes."""
     started = time.monotonic()
 
@@ -78,8 +89,9 @@ async def scrape(session: aiohttp.ClientSession, url: str, upstream: str, *, tok
         return Scrape(upstream, None, reason, time.monotonic() - started, detail)
 
     try:
-        async with session.get(url, headers=_headers(token), timeout=aiohttp.ClientTimeout(total=timeout),
-                               allow_redirects=False) as resp:  # a redirect could carry the token elsewhere
+        async with session.get(
+            url, headers=_headers(token), timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False
+        ) as resp:  # a redirect could carry the token elsewhere
             if resp.status != 200:
                 return fail(reason_for_status(resp.status), f"HTTP {resp.status}")
             if resp.content_type not in ("text/plain", "application/octet-stream"):

@@ -99,8 +99,9 @@ def receivers():
 
 @pytest.fixture
 def stack(tmp_path, receivers):
-    ports = Ports(sim=free_port(), exporter=free_port(), prometheus=free_port(), alertmanager=free_port(),
-                  bridge=free_port())
+    ports = Ports(
+        sim=free_port(), exporter=free_port(), prometheus=free_port(), alertmanager=free_port(), bridge=free_port()
+    )
     settings = StackSettings(
         run_dir=tmp_path / "run",
         ports=ports,
@@ -155,7 +156,8 @@ def test_each_incident_reaches_slack_discord_and_email_then_resolves(stack, rece
         assert {c: delivered.get(c, 0) for c in CHANNELS} == {c: len(got[c]) for c in CHANNELS}, delivered
         assert dead == 0
         dead_series = [
-            line for line in body.decode().splitlines()
+            line
+            for line in body.decode().splitlines()
             if line.startswith("alert_bridge_dead_letters_total{") and not line.endswith(" 0.0")
         ]
         assert dead_series == []

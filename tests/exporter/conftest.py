@@ -42,4 +42,3 @@ def sidecar(aiohttp_client):
         return client, poller
 
     return make
-

@@ -27,8 +27,9 @@ def exposition(models: dict[str, dict[str, object]]) -> bytes:
     lines = ["# HELP llm_requests_total Requests, failed included", "# TYPE llm_requests_total counter"]
     lines += [f'llm_requests_total{{model="{m}"}} {v["requests"]!r}' for m, v in models.items()]
     lines += ["# HELP llm_requests_failed_total Failed requests", "# TYPE llm_requests_failed_total counter"]
-    lines += [f'llm_requests_failed_total{{model="{m}",reason="upstream_error"}} {v["failed"]!r}'
-              for m, v in models.items()]
+    lines += [
+        f'llm_requests_failed_total{{model="{m}",reason="upstream_error"}} {v["failed"]!r}' for m, v in models.items()
+    ]
     lines += ["# HELP llm_tokens_used_total Tokens", "# TYPE llm_tokens_used_total counter"]
     for m, v in models.items():
         lines.append(f'llm_tokens_used_total{{model="{m}",type="prompt"}} {v["prompt"]!r}')
@@ -59,9 +60,14 @@ class Traffic:
         models = {}
         for model, rate in self.rps.items():
             n = rate * elapsed
-            models[model] = {"requests": n, "failed": n * self.failure_ratio,
-                             "prompt": n * self.tokens_per_request[0], "completion": n * self.tokens_per_request[1],
-                             "buckets": [n * s for s in self.shares], "sum": n * 0.8}
+            models[model] = {
+                "requests": n,
+                "failed": n * self.failure_ratio,
+                "prompt": n * self.tokens_per_request[0],
+                "completion": n * self.tokens_per_request[1],
+                "buckets": [n * s for s in self.shares],
+                "sum": n * 0.8,
+            }
         return exposition(models)
 
 

@@ -17,10 +17,20 @@ from exporter.pipeline import build_version
 from tests.exporter.fake_upstream import Traffic, exposition
 from tests.exporter.support import AUTH, assert_families_once, samples, sidecar_config, value
 
-UPSTREAM_BODY = exposition({
-    "gpt-4o": {"requests": 100.0, "failed": 5.0, "prompt": 3000.0, "completion": 1000.0,
-               "buckets": [10.0, 30.0, 50.0, 70.0, 90.0, 97.0, 99.0, 100.0, 100.0]},
-}) + b"# HELP proxy_build_info x\n# TYPE proxy_build_info gauge\nproxy_build_info{version=\"1\"} 1\n"
+UPSTREAM_BODY = (
+    exposition(
+        {
+            "gpt-4o": {
+                "requests": 100.0,
+                "failed": 5.0,
+                "prompt": 3000.0,
+                "completion": 1000.0,
+                "buckets": [10.0, 30.0, 50.0, 70.0, 90.0, 97.0, 99.0, 100.0, 100.0],
+            },
+        }
+    )
+    + b'# HELP proxy_build_info x\n# TYPE proxy_build_info gauge\nproxy_build_info{version="1"} 1\n'
+)
 
 
 async def scrape_text(client, headers=AUTH) -> str:
@@ -36,7 +46,7 @@ async def test_relayed_bytes_equal_upstream_bytes(upstream, sidecar):
     body = await resp.read()
     assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     assert body.startswith(UPSTREAM_BODY)
-    own = body[len(UPSTREAM_BODY):].decode()
+    own = body[len(UPSTREAM_BODY) :].decode()
     assert "llm_exporter_upstream_up" in own
     assert "llm_requests_total" not in own  # the relayed family appears once, from the upstream only
     assert_families_once(body.decode())
@@ -50,12 +60,15 @@ async def test_upstream_token_and_accept_header_sent(upstream, sidecar):
     assert sent["Accept"] == "text/plain;version=0.0.4"
 
 
-@pytest.mark.parametrize("headers", [
-    pytest.param({}, id="no-header"),
-    pytest.param({"Authorization": "Bearer wrong"}, id="wrong-token"),
-    pytest.param({"Authorization": "Basic c2lkZWNhci1zZWNyZXQ="}, id="wrong-scheme"),
-    pytest.param({"Authorization": "Bearer sidecar-secretX"}, id="longer-token"),
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no-header"),
+        pytest.param({"Authorization": "Bearer wrong"}, id="wrong-token"),
+        pytest.param({"Authorization": "Basic c2lkZWNhci1zZWNyZXQ="}, id="wrong-scheme"),
+        pytest.param({"Authorization": "Bearer sidecar-secretX"}, id="longer-token"),
+    ],
+)
 async def test_own_token_required(upstream, sidecar, headers):
     upstream.body = UPSTREAM_BODY
     client, _ = await sidecar(sidecar_config(upstream))
@@ -99,14 +112,14 @@ def _bad_upstream(kind: str):
             up.status = 503
             return "http_5xx"
         raise AssertionError(kind)
+
     return apply
 
 
 @pytest.mark.parametrize("kind", ["down", "garbage", "garbage-text", "json", "timeout", "oversized", "401", "5xx"])
 async def test_bad_upstream_still_answers_with_health(upstream, sidecar, kind):
     upstream.body = UPSTREAM_BODY
-    client, poller = await sidecar(sidecar_config(upstream, max_body=len(UPSTREAM_BODY) + 1000,
-                                                  upstream_timeout=0.5))
+    client, poller = await sidecar(sidecar_config(upstream, max_body=len(UPSTREAM_BODY) + 1000, upstream_timeout=0.5))
     first = samples(await scrape_text(client))
     assert value(first, "llm_exporter_upstream_up", upstream=upstream.label) == 1.0
     reason = _bad_upstream(kind)(upstream)
@@ -153,10 +166,24 @@ async def test_recovers_after_failure(upstream, sidecar):
 async def test_fan_in_of_two_upstreams(upstream_factory, sidecar):
     a, b = await upstream_factory(), await upstream_factory()
     a.body = UPSTREAM_BODY
-    b.body = exposition({"claude-3-5-sonnet": {"requests": 7.0, "failed": 1.0, "prompt": 70.0, "completion": 20.0,
-                                               "buckets": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 7.0, 7.0]},
-                         "gpt-4o": {"requests": 3.0, "failed": 0.0, "prompt": 30.0, "completion": 10.0,
-                                    "buckets": [0.0, 0.0, 1.0, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0]}})
+    b.body = exposition(
+        {
+            "claude-3-5-sonnet": {
+                "requests": 7.0,
+                "failed": 1.0,
+                "prompt": 70.0,
+                "completion": 20.0,
+                "buckets": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 7.0, 7.0],
+            },
+            "gpt-4o": {
+                "requests": 3.0,
+                "failed": 0.0,
+                "prompt": 30.0,
+                "completion": 10.0,
+                "buckets": [0.0, 0.0, 1.0, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0],
+            },
+        }
+    )
     b.body += b'# HELP other_metric x\n# TYPE other_metric gauge\nother_metric{upstream="mine"} 2\n'
     client, _ = await sidecar(sidecar_config(a, b))
     text = await scrape_text(client)
@@ -165,8 +192,10 @@ async def test_fan_in_of_two_upstreams(upstream_factory, sidecar):
     assert value(parsed, "llm_requests_total", model="gpt-4o", upstream=a.label) == 100.0
     assert value(parsed, "llm_requests_total", model="gpt-4o", upstream=b.label) == 3.0
     assert value(parsed, "llm_requests_total", model="claude-3-5-sonnet", upstream=b.label) == 7.0
-    assert value(parsed, "llm_response_latency_seconds_bucket", model="claude-3-5-sonnet", le="+Inf",
-                 upstream=b.label) == 7.0
+    assert (
+        value(parsed, "llm_response_latency_seconds_bucket", model="claude-3-5-sonnet", le="+Inf", upstream=b.label)
+        == 7.0
+    )
     assert value(parsed, "proxy_build_info", version="1", upstream=a.label) == 1.0
     assert value(parsed, "other_metric", exported_upstream="mine", upstream=b.label) == 2.0
     assert value(parsed, "llm_exporter_upstream_up", upstream=a.label) == 1.0
@@ -185,8 +214,10 @@ async def test_fan_in_with_one_upstream_down(upstream_factory, sidecar):
 
 
 async def test_upstream_family_with_our_name_is_left_out(upstream, sidecar):
-    upstream.body = UPSTREAM_BODY + (b"# HELP llm_exporter_upstream_up theirs\n# TYPE llm_exporter_upstream_up gauge\n"
-                                     b'llm_exporter_upstream_up{upstream="deeper:1"} 1\n')
+    upstream.body = UPSTREAM_BODY + (
+        b"# HELP llm_exporter_upstream_up theirs\n# TYPE llm_exporter_upstream_up gauge\n"
+        b'llm_exporter_upstream_up{upstream="deeper:1"} 1\n'
+    )
     client, _ = await sidecar(sidecar_config(upstream))
     text = await scrape_text(client)
     assert_families_once(text)
@@ -249,8 +280,12 @@ async def test_no_secret_in_logs_metrics_or_pages(upstream, sidecar, caplog):
     await poller.poll_once()
     upstream.status = 500
     await poller.poll_once()
-    pages = [await scrape_text(client), await (await client.get("/readyz")).text(),
-             await (await client.get("/")).text(), await (await client.get("/metrics")).text()]
+    pages = [
+        await scrape_text(client),
+        await (await client.get("/readyz")).text(),
+        await (await client.get("/")).text(),
+        await (await client.get("/metrics")).text(),
+    ]
     everything = "\n".join(pages) + caplog.text
     assert "upstream scrape failed" in caplog.text
     for secret in ("upstream-secret", "sidecar-secret"):

@@ -12,10 +12,20 @@ from exporter.config import VARIABLES, ConfigError, Window, format_duration, loa
 URL = {"LLM_PROXY_URL": "http://127.0.0.1:8000/metrics"}
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("15", 15.0), ("15s", 15.0), ("500ms", 0.5), ("1m", 60.0), ("1.5m", 90.0), ("1h", 3600.0), ("1d", 86400.0),
-    ("1h30m", 5400.0), ("2s500ms", 2.5),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("15", 15.0),
+        ("15s", 15.0),
+        ("500ms", 0.5),
+        ("1m", 60.0),
+        ("1.5m", 90.0),
+        ("1h", 3600.0),
+        ("1d", 86400.0),
+        ("1h30m", 5400.0),
+        ("2s500ms", 2.5),
+    ],
+)
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -26,15 +36,24 @@ def test_parse_duration_rejects(text):
         parse_duration(text)
 
 
-@pytest.mark.parametrize(("seconds", "label"), [(60, "1m"), (300, "5m"), (90, "90s"), (3600, "1h"), (0.5, "500ms"),
-                                                (12, "12s")])
+@pytest.mark.parametrize(
+    ("seconds", "label"), [(60, "1m"), (300, "5m"), (90, "90s"), (3600, "1h"), (0.5, "500ms"), (12, "12s")]
+)
 def test_format_duration(seconds, label):
     assert format_duration(seconds) == label
 
 
-@pytest.mark.parametrize(("text", "size"), [
-    ("1024", 1024), ("64MiB", 64 * 1024**2), ("10MB", 10_000_000), ("1k", 1000), ("2KiB", 2048), ("1GiB", 1024**3),
-])
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("1024", 1024),
+        ("64MiB", 64 * 1024**2),
+        ("10MB", 10_000_000),
+        ("1k", 1000),
+        ("2KiB", 2048),
+        ("1GiB", 1024**3),
+    ],
+)
 def test_parse_size(text, size):
     assert parse_size(text) == size
 
@@ -63,8 +82,9 @@ def test_flag_wins_over_environment():
 def test_tokens_from_files(tmp_path):
     (tmp_path / "up").write_text("upstream-token\n")
     (tmp_path / "own").write_text("own-token")
-    cfg = load_config([], {**URL, "LLM_PROXY_TOKEN_FILE": str(tmp_path / "up"),
-                           "EXPORTER_TOKEN_FILE": str(tmp_path / "own")})
+    cfg = load_config(
+        [], {**URL, "LLM_PROXY_TOKEN_FILE": str(tmp_path / "up"), "EXPORTER_TOKEN_FILE": str(tmp_path / "own")}
+    )
     assert (cfg.upstream_token, cfg.token) == ("upstream-token", "own-token")
     assert "upstream-token" not in repr(cfg) and "own-token" not in repr(cfg)
 
@@ -82,48 +102,69 @@ def test_prices_file(tmp_path):
     assert cfg.prices.for_model("unknown").prompt == 1.0
 
 
-@pytest.mark.parametrize(("env", "named", "hint"), [
-    pytest.param({}, "LLM_PROXY_URL", "required", id="url-missing"),
-    pytest.param({"LLM_PROXY_URL": "ftp://x/metrics"}, "LLM_PROXY_URL", "http", id="url-scheme"),
-    pytest.param({"LLM_PROXY_URL": "http://a:1/m,http://a:1/n"}, "LLM_PROXY_URL", "same host:port", id="url-twice"),
-    pytest.param({**URL, "EXPORTER_POLL_INTERVAL": "soon"}, "EXPORTER_POLL_INTERVAL", "duration", id="poll"),
-    pytest.param({**URL, "EXPORTER_POLL_INTERVAL": "0"}, "EXPORTER_POLL_INTERVAL", "longer", id="poll-zero"),
-    pytest.param({**URL, "EXPORTER_WINDOWS": "5s"}, "EXPORTER_WINDOWS", "two polls", id="window-short"),
-    pytest.param({**URL, "EXPORTER_WINDOWS": "1m,x"}, "EXPORTER_WINDOWS", "duration", id="window-bad"),
-    pytest.param({**URL, "EXPORTER_BASELINE": "1y"}, "EXPORTER_BASELINE", "duration", id="baseline"),
-    pytest.param({**URL, "EXPORTER_LISTEN": "9470"}, "EXPORTER_LISTEN", "host:port", id="listen"),
-    pytest.param({**URL, "EXPORTER_GROUP_BY": "model,le"}, "EXPORTER_GROUP_BY", "le", id="group-by-le"),
-    pytest.param({**URL, "EXPORTER_GROUP_BY": "mo-del"}, "EXPORTER_GROUP_BY", "label", id="group-by-bad"),
-    pytest.param({**URL, "EXPORTER_MAX_SERIES": "many"}, "EXPORTER_MAX_SERIES", "whole number", id="max-series"),
-    pytest.param({**URL, "EXPORTER_MAX_SERIES": "0"}, "EXPORTER_MAX_SERIES", "at least 1", id="max-series-0"),
-    pytest.param({**URL, "EXPORTER_LATENCY_THRESHOLD": "-2"}, "EXPORTER_LATENCY_THRESHOLD", "positive",
-                 id="threshold"),
-    pytest.param({**URL, "EXPORTER_MAX_BODY": "lots"}, "EXPORTER_MAX_BODY", "size", id="max-body"),
-    pytest.param({**URL, "EXPORTER_PRICES_FILE": "/nonexistent/p.yml"}, "EXPORTER_PRICES_FILE", "cannot read",
-                 id="prices-missing"),
-    pytest.param({**URL, "LLM_PROXY_CA_FILE": "/nonexistent/ca.pem"}, "LLM_PROXY_CA_FILE", "readable",
-                 id="ca-missing"),
-    pytest.param({**URL, "LLM_PROXY_TLS_INSECURE": "maybe"}, "LLM_PROXY_TLS_INSECURE", "true or false",
-                 id="insecure"),
-    pytest.param({**URL, "LLM_PROXY_TOKEN": "a", "LLM_PROXY_TOKEN_FILE": "/x"}, "LLM_PROXY_TOKEN_FILE", "only one",
-                 id="token-twice"),
-    pytest.param({**URL, "EXPORTER_TOKEN_FILE": "/nonexistent/t"}, "EXPORTER_TOKEN_FILE", "cannot read",
-                 id="token-file-missing"),
-    pytest.param({**URL, "EXPORTER_LOG_LEVEL": "loud"}, "EXPORTER_LOG_LEVEL", "one of", id="log-level"),
-])
+@pytest.mark.parametrize(
+    ("env", "named", "hint"),
+    [
+        pytest.param({}, "LLM_PROXY_URL", "required", id="url-missing"),
+        pytest.param({"LLM_PROXY_URL": "ftp://x/metrics"}, "LLM_PROXY_URL", "http", id="url-scheme"),
+        pytest.param({"LLM_PROXY_URL": "http://a:1/m,http://a:1/n"}, "LLM_PROXY_URL", "same host:port", id="url-twice"),
+        pytest.param({**URL, "EXPORTER_POLL_INTERVAL": "soon"}, "EXPORTER_POLL_INTERVAL", "duration", id="poll"),
+        pytest.param({**URL, "EXPORTER_POLL_INTERVAL": "0"}, "EXPORTER_POLL_INTERVAL", "longer", id="poll-zero"),
+        pytest.param({**URL, "EXPORTER_WINDOWS": "5s"}, "EXPORTER_WINDOWS", "two polls", id="window-short"),
+        pytest.param({**URL, "EXPORTER_WINDOWS": "1m,x"}, "EXPORTER_WINDOWS", "duration", id="window-bad"),
+        pytest.param({**URL, "EXPORTER_BASELINE": "1y"}, "EXPORTER_BASELINE", "duration", id="baseline"),
+        pytest.param({**URL, "EXPORTER_LISTEN": "9470"}, "EXPORTER_LISTEN", "host:port", id="listen"),
+        pytest.param({**URL, "EXPORTER_GROUP_BY": "model,le"}, "EXPORTER_GROUP_BY", "le", id="group-by-le"),
+        pytest.param({**URL, "EXPORTER_GROUP_BY": "mo-del"}, "EXPORTER_GROUP_BY", "label", id="group-by-bad"),
+        pytest.param({**URL, "EXPORTER_MAX_SERIES": "many"}, "EXPORTER_MAX_SERIES", "whole number", id="max-series"),
+        pytest.param({**URL, "EXPORTER_MAX_SERIES": "0"}, "EXPORTER_MAX_SERIES", "at least 1", id="max-series-0"),
+        pytest.param(
+            {**URL, "EXPORTER_LATENCY_THRESHOLD": "-2"}, "EXPORTER_LATENCY_THRESHOLD", "positive", id="threshold"
+        ),
+        pytest.param({**URL, "EXPORTER_MAX_BODY": "lots"}, "EXPORTER_MAX_BODY", "size", id="max-body"),
+        pytest.param(
+            {**URL, "EXPORTER_PRICES_FILE": "/nonexistent/p.yml"},
+            "EXPORTER_PRICES_FILE",
+            "cannot read",
+            id="prices-missing",
+        ),
+        pytest.param(
+            {**URL, "LLM_PROXY_CA_FILE": "/nonexistent/ca.pem"}, "LLM_PROXY_CA_FILE", "readable", id="ca-missing"
+        ),
+        pytest.param(
+            {**URL, "LLM_PROXY_TLS_INSECURE": "maybe"}, "LLM_PROXY_TLS_INSECURE", "true or false", id="insecure"
+        ),
+        pytest.param(
+            {**URL, "LLM_PROXY_TOKEN": "a", "LLM_PROXY_TOKEN_FILE": "/x"},
+            "LLM_PROXY_TOKEN_FILE",
+            "only one",
+            id="token-twice",
+        ),
+        pytest.param(
+            {**URL, "EXPORTER_TOKEN_FILE": "/nonexistent/t"},
+            "EXPORTER_TOKEN_FILE",
+            "cannot read",
+            id="token-file-missing",
+        ),
+        pytest.param({**URL, "EXPORTER_LOG_LEVEL": "loud"}, "EXPORTER_LOG_LEVEL", "one of", id="log-level"),
+    ],
+)
 def test_bad_config_names_the_variable(env, named, hint):
     with pytest.raises(ConfigError) as err:
         load_config([], env)
     assert named in str(err.value) and hint in str(err.value)
 
 
-@pytest.mark.parametrize(("content", "key"), [
-    pytest.param("models: {gpt-4o: {prompt: 1}}\n", "models.gpt-4o.completion", id="missing-type"),
-    pytest.param("models: {gpt-4o: {prompt: -1, completion: 1}}\n", "models.gpt-4o.prompt", id="negative"),
-    pytest.param("models: {gpt-4o: {prompt: 1, completion: 1, cached: 2}}\n", "cached", id="unknown-type"),
-    pytest.param("modles: {}\n", "modles", id="unknown-top-key"),
-    pytest.param("models: [1, 2\n", "invalid YAML", id="bad-yaml"),
-])
+@pytest.mark.parametrize(
+    ("content", "key"),
+    [
+        pytest.param("models: {gpt-4o: {prompt: 1}}\n", "models.gpt-4o.completion", id="missing-type"),
+        pytest.param("models: {gpt-4o: {prompt: -1, completion: 1}}\n", "models.gpt-4o.prompt", id="negative"),
+        pytest.param("models: {gpt-4o: {prompt: 1, completion: 1, cached: 2}}\n", "cached", id="unknown-type"),
+        pytest.param("modles: {}\n", "modles", id="unknown-top-key"),
+        pytest.param("models: [1, 2\n", "invalid YAML", id="bad-yaml"),
+    ],
+)
 def test_bad_prices_file_names_the_key(tmp_path, content, key):
     path = tmp_path / "prices.yml"
     path.write_text(content)

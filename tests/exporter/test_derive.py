@@ -18,14 +18,23 @@ SHARES = (0.1, 0.3, 0.5, 0.7, 0.9, 0.97, 0.99, 1.0, 1.0)
 
 
 def config(**overrides) -> Config:
-    base = {"upstream_urls": ("http://proxy:8000/metrics",), "poll_interval": 5.0,
-            "windows": (Window("10s", 10.0), Window("30s", 30.0)), "baseline": 60.0}
+    base = {
+        "upstream_urls": ("http://proxy:8000/metrics",),
+        "poll_interval": 5.0,
+        "windows": (Window("10s", 10.0), Window("30s", 30.0)),
+        "baseline": 60.0,
+    }
     return Config(**{**base, **overrides})
 
 
 def traffic(requests: float, failure_ratio: float = 0.1, tpr: tuple[float, float] = (30.0, 10.0)) -> dict:
-    return {"requests": requests, "failed": requests * failure_ratio, "prompt": requests * tpr[0],
-            "completion": requests * tpr[1], "buckets": [requests * s for s in SHARES]}
+    return {
+        "requests": requests,
+        "failed": requests * failure_ratio,
+        "prompt": requests * tpr[0],
+        "completion": requests * tpr[1],
+        "buckets": [requests * s for s in SHARES],
+    }
 
 
 def feed(deriver: Deriver, t: float, models: dict | None):
@@ -159,7 +168,7 @@ def test_never_nan_or_inf_under_hostile_input():
         body = []
         for model in ("a", "b"):
             for name in ("llm_requests_total", "llm_requests_failed_total"):
-                body.append(f'{name}{{model="{model}"}} {rng.choice(values) if rng.random() < .3 else step * 3.0}')
+                body.append(f'{name}{{model="{model}"}} {rng.choice(values) if rng.random() < 0.3 else step * 3.0}')
             body.append(f'llm_tokens_used_total{{model="{model}",type="prompt"}} {rng.choice(values)}')
             for le in ("0.5", "1.0", "+Inf", "bogus"):
                 body.append(f'llm_response_latency_seconds_bucket{{model="{model}",le="{le}"}} {rng.choice(values)}')
@@ -169,25 +178,31 @@ def test_never_nan_or_inf_under_hostile_input():
         assert all(math.isfinite(v) for _, v in out.cost)
 
 
-@pytest.mark.parametrize(("q", "buckets", "expected"), [
-    pytest.param(0.5, [(1.0, 10.0), (math.inf, 10.0)], 0.5, id="first-bucket-from-zero"),
-    pytest.param(0.5, [(1.0, 0.0), (math.inf, 10.0)], 1.0, id="all-in-inf-gives-highest-finite"),
-    pytest.param(0.25, [(-1.0, 5.0), (math.inf, 10.0)], -1.0, id="non-positive-first-bound"),
-    pytest.param(0.5, [(1.0, 5.0), (2.0, 4.0), (math.inf, 10.0)], 1.0, id="made-monotonic"),
-    pytest.param(0.5, [(2.0, 5.0), (1.0, 2.0), (math.inf, 10.0)], 2.0, id="unsorted"),
-    pytest.param(0.5, [(1.0, 5.0), (1.0, 5.0), (3.0, 15.0), (math.inf, 20.0)], 1.0, id="coalesced-equal-bounds"),
-    pytest.param(-0.1, [(1.0, 1.0), (math.inf, 1.0)], -math.inf, id="q-below-zero"),
-    pytest.param(1.1, [(1.0, 1.0), (math.inf, 1.0)], math.inf, id="q-above-one"),
-])
+@pytest.mark.parametrize(
+    ("q", "buckets", "expected"),
+    [
+        pytest.param(0.5, [(1.0, 10.0), (math.inf, 10.0)], 0.5, id="first-bucket-from-zero"),
+        pytest.param(0.5, [(1.0, 0.0), (math.inf, 10.0)], 1.0, id="all-in-inf-gives-highest-finite"),
+        pytest.param(0.25, [(-1.0, 5.0), (math.inf, 10.0)], -1.0, id="non-positive-first-bound"),
+        pytest.param(0.5, [(1.0, 5.0), (2.0, 4.0), (math.inf, 10.0)], 1.0, id="made-monotonic"),
+        pytest.param(0.5, [(2.0, 5.0), (1.0, 2.0), (math.inf, 10.0)], 2.0, id="unsorted"),
+        pytest.param(0.5, [(1.0, 5.0), (1.0, 5.0), (3.0, 15.0), (math.inf, 20.0)], 1.0, id="coalesced-equal-bounds"),
+        pytest.param(-0.1, [(1.0, 1.0), (math.inf, 1.0)], -math.inf, id="q-below-zero"),
+        pytest.param(1.1, [(1.0, 1.0), (math.inf, 1.0)], math.inf, id="q-above-one"),
+    ],
+)
 def test_histogram_quantile_as_promql(q, buckets, expected):
     assert histogram_quantile(q, buckets) == expected
 
 
-@pytest.mark.parametrize("buckets", [
-    pytest.param([(1.0, 0.0), (math.inf, 0.0)], id="no-observations"),
-    pytest.param([(1.0, 3.0), (2.0, 5.0)], id="no-inf-bucket"),
-    pytest.param([(math.inf, 5.0)], id="only-inf"),
-    pytest.param([], id="empty"),
-])
+@pytest.mark.parametrize(
+    "buckets",
+    [
+        pytest.param([(1.0, 0.0), (math.inf, 0.0)], id="no-observations"),
+        pytest.param([(1.0, 3.0), (2.0, 5.0)], id="no-inf-bucket"),
+        pytest.param([(math.inf, 5.0)], id="only-inf"),
+        pytest.param([], id="empty"),
+    ],
+)
 def test_histogram_quantile_undefined_is_nan(buckets):
     assert math.isnan(histogram_quantile(0.5, buckets))

@@ -20,9 +20,15 @@ async def test_process_serves_and_logs_json_without_secrets(upstream, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text("sidecar-secret\n")
     port = free_port()
-    env = {**os.environ, "LLM_PROXY_URL": upstream.url, "LLM_PROXY_TOKEN": "upstream-secret",
-           "EXPORTER_TOKEN_FILE": str(token_file), "EXPORTER_LISTEN": f"127.0.0.1:{port}",
-           "EXPORTER_POLL_INTERVAL": "0.2", "EXPORTER_WINDOWS": "1s,5s"}
+    env = {
+        **os.environ,
+        "LLM_PROXY_URL": upstream.url,
+        "LLM_PROXY_TOKEN": "upstream-secret",
+        "EXPORTER_TOKEN_FILE": str(token_file),
+        "EXPORTER_LISTEN": f"127.0.0.1:{port}",
+        "EXPORTER_POLL_INTERVAL": "0.2",
+        "EXPORTER_WINDOWS": "1s,5s",
+    }
     proc = subprocess.Popen([sys.executable, "-m", "exporter"], env=env, stderr=subprocess.PIPE, text=True)
     try:
         async with aiohttp.ClientSession() as session:
@@ -40,8 +46,9 @@ async def test_process_serves_and_logs_json_without_secrets(upstream, tmp_path):
             await asyncio.sleep(0.5)
             async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
                 assert resp.status == 401
-            async with session.get(f"http://127.0.0.1:{port}/metrics",
-                                   headers={"Authorization": "Bearer sidecar-secret"}) as resp:
+            async with session.get(
+                f"http://127.0.0.1:{port}/metrics", headers={"Authorization": "Bearer sidecar-secret"}
+            ) as resp:
                 text = await resp.text()
             assert 'llm_request_failure_ratio{model="gpt-4o",window="1s"}' in text
             upstream.token = "rotated"  # make it log a failure

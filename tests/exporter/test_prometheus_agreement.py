@@ -29,19 +29,31 @@ scrape_configs:
 
 # (sidecar gauge, the PromQL Prometheus evaluates itself over the relayed counters, tolerance)
 PAIRS = [
-    ("llm_request_failure_ratio",
-     f"sum by (model) (rate(llm_requests_failed_total[{WINDOW}]))"
-     f" / sum by (model) (rate(llm_requests_total[{WINDOW}]))",
-     0.02),
-    ("llm_tokens_per_request",
-     f"sum by (model) (rate(llm_tokens_used_total[{WINDOW}])) / sum by (model) (rate(llm_requests_total[{WINDOW}]))",
-     0.02),
-    *[(f"llm_response_latency_p{p}_seconds",
-       f"histogram_quantile({q}, sum by (model, le) (rate(llm_response_latency_seconds_bucket[{WINDOW}])))", 0.02)
-      for p, q in (("50", 0.5), ("95", 0.95), ("99", 0.99))],
-    ("llm_slow_request_ratio",
-     f'1 - sum by (model) (rate(llm_response_latency_seconds_bucket{{le="2.0"}}[{WINDOW}])) '
-     f'/ sum by (model) (rate(llm_response_latency_seconds_bucket{{le="+Inf"}}[{WINDOW}]))', 0.02),
+    (
+        "llm_request_failure_ratio",
+        f"sum by (model) (rate(llm_requests_failed_total[{WINDOW}]))"
+        f" / sum by (model) (rate(llm_requests_total[{WINDOW}]))",
+        0.02,
+    ),
+    (
+        "llm_tokens_per_request",
+        f"sum by (model) (rate(llm_tokens_used_total[{WINDOW}])) / sum by (model) (rate(llm_requests_total[{WINDOW}]))",
+        0.02,
+    ),
+    *[
+        (
+            f"llm_response_latency_p{p}_seconds",
+            f"histogram_quantile({q}, sum by (model, le) (rate(llm_response_latency_seconds_bucket[{WINDOW}])))",
+            0.02,
+        )
+        for p, q in (("50", 0.5), ("95", 0.95), ("99", 0.99))
+    ],
+    (
+        "llm_slow_request_ratio",
+        f'1 - sum by (model) (rate(llm_response_latency_seconds_bucket{{le="2.0"}}[{WINDOW}])) '
+        f'/ sum by (model) (rate(llm_response_latency_seconds_bucket{{le="+Inf"}}[{WINDOW}]))',
+        0.02,
+    ),
     # Rates: the relayed counters are up to one poll old when scraped, so allow for that jitter.
     ("llm_requests_per_second", f"sum by (model) (rate(llm_requests_total[{WINDOW}]))", 0.05),
     ("llm_tokens_per_second", f"sum by (model) (rate(llm_tokens_used_total[{WINDOW}]))", 0.05),
@@ -60,7 +72,8 @@ async def test_agrees_with_real_prometheus(upstream, aiohttp_server, prometheus_
     config = sidecar_config(upstream, poll_interval=0.25, windows=(Window(WINDOW, 12.0),), baseline=3600.0)
     server = await aiohttp_server(create_app(config))
     prometheus = await asyncio.to_thread(
-        prometheus_factory, PROMETHEUS_YML.format(scrape=SCRAPE, target=f"127.0.0.1:{server.port}"))
+        prometheus_factory, PROMETHEUS_YML.format(scrape=SCRAPE, target=f"127.0.0.1:{server.port}")
+    )
 
     async with aiohttp.ClientSession() as session:
         deadline = time.monotonic() + 60

@@ -17,8 +17,11 @@ PORTS = Ports(sim=18000, exporter=19470, prometheus=19090, alertmanager=19093, b
     [
         pytest.param('targets: ["llm-exporter:9470"]', 'targets: ["127.0.0.1:19470"]', id="sidecar"),
         pytest.param("- alertmanager:9093", "- 127.0.0.1:19093", id="alertmanager"),
-        pytest.param("url: http://alert-bridge:9095/alerts/critical", "url: http://127.0.0.1:19095/alerts/critical",
-                     id="bridge-url"),
+        pytest.param(
+            "url: http://alert-bridge:9095/alerts/critical",
+            "url: http://127.0.0.1:19095/alerts/critical",
+            id="bridge-url",
+        ),
         pytest.param('["localhost:9090"]', '["127.0.0.1:19090"]', id="self-scrape-localhost"),
         pytest.param('["prometheus:9090"]', '["127.0.0.1:19090"]', id="prometheus"),
         pytest.param("http://llm-proxy-sim:8000/metrics", "http://127.0.0.1:18000/metrics", id="simulator"),
@@ -42,8 +45,9 @@ def _fake_deploy(tmp_path):
         "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: x\n"
         "    static_configs:\n      - targets: ['llm-exporter:9470']\n"
     )
-    (deploy / "prometheus/rules/a.yml").write_text("groups:\n  - name: g\n    rules:\n      - record: r\n"
-                                                   "        expr: rate(x[5m])\n")
+    (deploy / "prometheus/rules/a.yml").write_text(
+        "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: rate(x[5m])\n"
+    )
     (deploy / "prometheus/README.txt").write_text("as is: llm-exporter:9470 for: 1h\n")
     (deploy / "alertmanager").mkdir()
     (deploy / "alertmanager/alertmanager.yml").write_text("route:\n  group_wait: 30s\n")
@@ -79,11 +83,13 @@ def test_rendered_prometheus_config_is_valid_and_local(tmp_path):
     text = cfg.read_text()
     for name in ("llm-exporter:", "alert-bridge:", "alertmanager:9093", "localhost:9090"):
         assert name not in text
-    targets = [t for sc in yaml.safe_load(text)["scrape_configs"] for s in sc.get("static_configs", [])
-               for t in s["targets"]]
+    targets = [
+        t for sc in yaml.safe_load(text)["scrape_configs"] for s in sc.get("static_configs", []) for t in s["targets"]
+    ]
     assert targets and all(t.startswith("127.0.0.1:") for t in targets), targets
-    result = subprocess.run([shutil.which("promtool") or "promtool", "check", "config", str(cfg)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [shutil.which("promtool") or "promtool", "check", "config", str(cfg)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -93,6 +99,7 @@ def test_rendered_alertmanager_config_is_valid_and_local(tmp_path):
     text = cfg.read_text()
     assert "alert-bridge:" not in text
     assert "127.0.0.1:19095" in text
-    result = subprocess.run([shutil.which("amtool") or "amtool", "check-config", str(cfg)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [shutil.which("amtool") or "amtool", "check-config", str(cfg)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -73,8 +73,9 @@ def test_taken_port_names_the_variable_to_set():
         s.bind(("127.0.0.1", 0))
         s.listen()
         taken = s.getsockname()[1]
-        ports = Ports(sim=free_port(), exporter=free_port(), prometheus=taken, alertmanager=free_port(),
-                      bridge=free_port())
+        ports = Ports(
+            sim=free_port(), exporter=free_port(), prometheus=taken, alertmanager=free_port(), bridge=free_port()
+        )
         with pytest.raises(PortInUse, match=rf"port {taken} for the Prometheus .* set DEMO_PROMETHEUS_PORT"):
             check_ports(ports)
 
@@ -86,8 +87,9 @@ def test_demo_command_exits_nonzero_on_a_taken_port(tmp_path):
         env = {**os.environ, "DEMO_ALERTMANAGER_PORT": str(s.getsockname()[1]), "DEMO_RUN_DIR": str(tmp_path / "r")}
         for key in ("DEMO_SIM_PORT", "DEMO_EXPORTER_PORT", "DEMO_PROMETHEUS_PORT", "DEMO_BRIDGE_PORT"):
             env[key] = str(free_port())
-        result = subprocess.run([sys.executable, "-m", "stack", "demo"], env=env, cwd=ROOT, capture_output=True,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "stack", "demo"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
     assert result.returncode == 2
     assert "DEMO_ALERTMANAGER_PORT" in result.stderr
 
@@ -95,23 +97,36 @@ def test_demo_command_exits_nonzero_on_a_taken_port(tmp_path):
 def test_demo_refuses_to_empty_a_foreign_run_dir(tmp_path):
     (tmp_path / "precious.txt").write_text("keep")
     env = {**os.environ, "DEMO_RUN_DIR": str(tmp_path)}
-    for key in ("DEMO_SIM_PORT", "DEMO_EXPORTER_PORT", "DEMO_PROMETHEUS_PORT", "DEMO_ALERTMANAGER_PORT",
-                "DEMO_BRIDGE_PORT"):
+    for key in (
+        "DEMO_SIM_PORT",
+        "DEMO_EXPORTER_PORT",
+        "DEMO_PROMETHEUS_PORT",
+        "DEMO_ALERTMANAGER_PORT",
+        "DEMO_BRIDGE_PORT",
+    ):
         env[key] = str(free_port())
-    result = subprocess.run([sys.executable, "-m", "stack", "demo"], env=env, cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "stack", "demo"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "DEMO_RUN_DIR" in result.stderr
     assert (tmp_path / "precious.txt").read_text() == "keep"
 
 
 def test_firing_alerts_from_prometheus_answer():
-    body = json.dumps({"status": "success", "data": {"alerts": [
-        {"labels": {"alertname": "LLMHighLatency", "model": "gpt-4o"}, "state": "firing"},
-        {"labels": {"alertname": "LLMHighFailureRate", "model": "gpt-4o"}, "state": "pending"},
-        {"labels": {"alertname": "Watchdog", "severity": "none"}, "state": "firing"},
-        {"labels": {"alertname": "LLMExporterDown", "instance": "127.0.0.1:9470"}, "state": "firing"},
-    ]}})
+    body = json.dumps(
+        {
+            "status": "success",
+            "data": {
+                "alerts": [
+                    {"labels": {"alertname": "LLMHighLatency", "model": "gpt-4o"}, "state": "firing"},
+                    {"labels": {"alertname": "LLMHighFailureRate", "model": "gpt-4o"}, "state": "pending"},
+                    {"labels": {"alertname": "Watchdog", "severity": "none"}, "state": "firing"},
+                    {"labels": {"alertname": "LLMExporterDown", "instance": "127.0.0.1:9470"}, "state": "firing"},
+                ]
+            },
+        }
+    )
     assert firing_alerts(body) == ("LLMExporterDown{127.0.0.1:9470}", "LLMHighLatency{gpt-4o}")
 
 
@@ -137,8 +152,13 @@ def test_status_line():
 def _demo_env(tmp_path, **extra):
     env = {**os.environ, "DEMO_RUN_DIR": str(tmp_path / "run"), **extra}
     ports = {}
-    for key in ("DEMO_SIM_PORT", "DEMO_EXPORTER_PORT", "DEMO_PROMETHEUS_PORT", "DEMO_ALERTMANAGER_PORT",
-                "DEMO_BRIDGE_PORT"):
+    for key in (
+        "DEMO_SIM_PORT",
+        "DEMO_EXPORTER_PORT",
+        "DEMO_PROMETHEUS_PORT",
+        "DEMO_ALERTMANAGER_PORT",
+        "DEMO_BRIDGE_PORT",
+    ):
         ports[key] = env[key] = str(free_port())
     return env, [int(p) for p in ports.values()]
 
@@ -166,8 +186,14 @@ def _leftovers(run_dir: Path, ports: list[int]) -> list[str]:
 @pytest.mark.parametrize("how", ["sigterm", "exit-after"])
 def test_demo_starts_everything_and_leaves_nothing_behind(tmp_path, how):
     env, ports = _demo_env(tmp_path, **({"DEMO_EXIT_AFTER": "2"} if how == "exit-after" else {}))
-    proc = subprocess.Popen([sys.executable, "-m", "stack", "demo"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stack", "demo"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     try:
         for line in proc.stdout:

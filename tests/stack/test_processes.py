@@ -78,7 +78,7 @@ def test_children_die_with_a_killed_runner(tmp_path):
         f"""
         import pathlib, time
         from stack.processes import ProcessGroup
-        g = ProcessGroup(pathlib.Path({str(tmp_path / 'logs')!r}))
+        g = ProcessGroup(pathlib.Path({str(tmp_path / "logs")!r}))
         p = g.start("sleeper", ["sleep", "300"])
         pathlib.Path({str(pidfile)!r}).write_text(str(p.pid))
         time.sleep(300)
