@@ -1,38 +1,40 @@
-"""The aiohttp app: intake (auth, size cap, validation, commit to the outbox), dead letters, health, metrics."""
+"""The aiohttp app: intake (auth, size cap, validation, commit to the outbox), dead letters, health, metrics.
+
+Each resource (HTTP session, outbox, dispatcher, the SIGHUP handler) is one cleanup context, started in
+order and stopped in reverse, as in aiohttp's own examples; configuration reloads happen in `reload` only.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hmac
 import json
 import logging
 import os
+import signal
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bridge.channels.base import Channel, ChannelContext, ChannelSettings
-from bridge.config import BridgeConfig, ConfigError, build_channels, load_config, route_label, select_channels
+from bridge.channels import CHANNEL_TYPES, create_channel
+from bridge.config import BridgeConfig, ConfigError, load_config
 from bridge.dispatch import Dispatcher
-from bridge.keys import STATE
+from bridge.keys import DISPATCHER, OUTBOX, RELOADS, SESSION, STATE, BridgeState, ChannelFactory
 from bridge.metrics import BridgeMetrics
+from bridge.model import Channel, ChannelContext
 from bridge.outbox import Outbox, OutboxError, QueueFull, dedupe_key
 from bridge.payload import PayloadError, parse_notification
+from bridge.routing import route_label, select_channels
+from common.auth import check_authorization
 
-__all__ = ["BridgeState", "channel_context", "create_app"]
+__all__ = ["build_channels", "channel_context", "create_app", "reload"]
 
 log = logging.getLogger("bridge.app")
 
 OPEN_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 _BIG_BODY = 256 * 1024  # decode larger bodies in a thread so the loop keeps serving
-
-ChannelFactory = Callable[[str, ChannelSettings, ChannelContext], Channel]
 
 
 def channel_context(config: BridgeConfig, session: aiohttp.ClientSession | None) -> ChannelContext:
@@ -45,60 +47,45 @@ def channel_context(config: BridgeConfig, session: aiohttp.ClientSession | None)
         runbook_base_url=config.runbook_base_url,
         templates_dir=config.templates_dir,
         max_parts=config.max_parts,
+        timezone=config.timezone,
     )
 
 
-@dataclass
-class BridgeState:
-    """The running bridge: its configuration (replaced whole on reload) and the resources it owns."""
-
-    config: BridgeConfig
-    metrics: BridgeMetrics
-    env: Mapping[str, str] | None = None  # where reload() reads from; None: os.environ
-    channel_factory: ChannelFactory | None = None
-    outbox: Outbox | None = None
-    dispatcher: Dispatcher | None = None
-    session: aiohttp.ClientSession | None = None
-    channels: dict[str, Channel] = field(default_factory=dict)
-
-    async def reload(self) -> bool:
-        """Re-read configuration and templates; on any error keep running with the old ones."""
+def build_channels(
+    config: BridgeConfig, ctx: ChannelContext, factory: ChannelFactory = create_channel
+) -> dict[str, Channel]:
+    """One Channel object per configured channel."""
+    out: dict[str, Channel] = {}
+    for name, settings in config.channels.items():
         try:
-            config = load_config(os.environ if self.env is None else self.env)
-            channels = build_channels(config, channel_context(config, self.session), self.channel_factory)
-        except ConfigError as exc:
-            log.error("reload failed, keeping the previous configuration", extra={"error": str(exc)})
-            return False
-        for key in ("host", "port", "data_dir"):
-            if getattr(config, key) != getattr(self.config, key):
-                log.warning("setting needs a restart to change", extra={"setting": key})
-        self.config = config
-        self.channels = channels
-        self.metrics.init_routes(config.route_names)
-        assert self.dispatcher is not None
-        await self.dispatcher.set_channels(channels)
-        log.info("configuration reloaded", extra={"channels": sorted(channels)})
-        return True
+            out[name] = factory(name, settings, ctx)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"channel {name}: {exc}") from None
+    return out
+
+
+async def reload(app: web.Application) -> bool:
+    """Re-read configuration and templates; on any error keep running with the old ones."""
+    state = app[STATE]
+    try:
+        config = load_config(os.environ if state.env is None else state.env, CHANNEL_TYPES)
+        channels = build_channels(config, channel_context(config, app[SESSION]), state.create_channel)
+    except ConfigError as exc:
+        log.error("reload failed, keeping the previous configuration", extra={"error": str(exc)})
+        return False
+    for key in ("host", "port", "data_dir"):
+        if getattr(config, key) != getattr(state.config, key):
+            log.warning("setting needs a restart to change", extra={"setting": key})
+    state.config = config
+    state.channels = channels
+    state.metrics.init_routes(config.routing.route_names)
+    await app[DISPATCHER].set_channels(channels)
+    log.info("configuration reloaded", extra={"channels": sorted(channels)})
+    return True
 
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers or None)
-
-
-def _authorized(header: str, token: str) -> bool:
-    """Bearer <token>, or Basic with the token as password; compared in constant time."""
-    scheme, _, value = header.partition(" ")
-    scheme = scheme.lower()
-    if scheme == "bearer":
-        given = value.strip()
-    elif scheme == "basic":
-        try:
-            given = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-    else:
-        return False
-    return hmac.compare_digest(given.encode(), token.encode())
 
 
 @web.middleware
@@ -107,7 +94,7 @@ async def _auth(request: web.Request, handler: Callable[[web.Request], Any]) -> 
     token = state.config.token
     if token is None or request.path in OPEN_PATHS:
         return await handler(request)
-    if not _authorized(request.headers.get("Authorization", ""), token):
+    if not check_authorization(request.headers.get("Authorization"), token):
         state.metrics.rejected.labels("unauthorized").inc()
         return _error(
             401,
@@ -141,14 +128,16 @@ async def _receive(request: web.Request) -> web.Response:
         return reject(400, "bad_json", f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     except (UnicodeDecodeError, ValueError):
         return reject(400, "bad_json", "body is not valid JSON: not UTF-8 text")
+    except RecursionError:
+        return reject(400, "bad_json", "body is not acceptable JSON: nested too deeply")
     try:
-        notification = parse_notification(obj)
+        notification = parse_notification(obj, body)
     except PayloadError as exc:
         return reject(400, "bad_payload", f"not an Alertmanager v4 webhook payload: {exc}")
 
-    channels = select_channels(config, route, notification)
+    channels = select_channels(config.routing, config.channels, route, notification)
     try:
-        stored = await state.outbox.enqueue(  # type: ignore[union-attr]
+        stored = await request.app[OUTBOX].enqueue(
             route=label,
             status=notification.status,
             group_key=notification.group_key,
@@ -167,7 +156,7 @@ async def _receive(request: web.Request) -> web.Response:
         log.info("duplicate notification ignored", extra={"route": label, "group_key": notification.group_key})
         return web.json_response({"status": "duplicate"})
     metrics.received.labels(label, notification.status).inc()
-    state.dispatcher.wake(channels)  # type: ignore[union-attr]
+    request.app[DISPATCHER].wake(channels)
     log.info(
         "notification accepted",
         extra={
@@ -182,27 +171,26 @@ async def _receive(request: web.Request) -> web.Response:
 
 
 async def _dead_letters(request: web.Request) -> web.Response:
-    state = request.app[STATE]
     try:
         limit = min(1000, max(1, int(request.query.get("limit", "100"))))
         offset = max(0, int(request.query.get("offset", "0")))
     except ValueError:
         return _error(400, "limit and offset must be integers")
-    rows = await state.outbox.dead_letters(limit, offset)  # type: ignore[union-attr]
+    rows = await request.app[OUTBOX].dead_letters(limit, offset)
     return web.json_response({"dead_letters": rows})
 
 
 async def _retry_dead_letter(request: web.Request) -> web.Response:
-    state = request.app[STATE]
+    channels = request.app[STATE].channels
     raw = request.match_info["id"]
     if not raw.isdigit():
         return _error(400, f"dead letter id must be an integer, not {raw[:20]!r}")
-    channel = await state.outbox.retry_dead(int(raw), channels=state.channels)  # type: ignore[union-attr]
+    channel = await request.app[OUTBOX].retry_dead(int(raw), channels=channels)
     if channel is None:
         return _error(404, f"no dead letter {raw}")
-    if channel not in state.channels:
+    if channel not in channels:
         return _error(409, f"channel {channel!r} of dead letter {raw} is not configured")
-    state.dispatcher.wake([channel])  # type: ignore[union-attr]
+    request.app[DISPATCHER].wake([channel])
     log.info("dead letter queued again", extra={"delivery": int(raw), "channel": channel})
     return web.json_response({"status": "queued", "id": int(raw), "channel": channel})
 
@@ -210,7 +198,7 @@ async def _retry_dead_letter(request: web.Request) -> web.Response:
 async def _metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
     try:
-        stats = await state.outbox.pending_stats()  # type: ignore[union-attr]
+        stats = await request.app[OUTBOX].pending_stats()
         state.metrics.set_queue(stats, state.channels)
     except OutboxError:
         log.exception("queue stats unavailable")
@@ -225,63 +213,82 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    outbox = request.app[STATE].outbox
-    if outbox is not None and await outbox.writable():
+    if await request.app[OUTBOX].writable():
         return web.Response(text="ready\n")
     return web.Response(status=503, text="outbox not writable\n")
 
 
-async def _resources(app: web.Application) -> AsyncIterator[None]:
-    """Session, outbox, channels and dispatcher: started in order, stopped in reverse."""
+# ---------------------------------------------------------------- resources, one cleanup context each
+
+
+async def _session(app: web.Application) -> AsyncIterator[None]:
+    """One HTTP session for every channel (aiohttp: one ClientSession per app)."""
+    app[SESSION] = aiohttp.ClientSession()
+    yield
+    await app[SESSION].close()
+
+
+async def _outbox(app: web.Application) -> AsyncIterator[None]:
+    app[OUTBOX] = await Outbox.open(app[STATE].config.data_dir)
+    yield
+    await app[OUTBOX].close()
+
+
+async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
+    """The channels and the delivery lanes; stopping lets deliveries in flight finish within the grace."""
     state = app[STATE]
     config = state.config
     if config.token is None:
         log.warning("BRIDGE_TOKEN is not set: intake and dead letters are open to anyone who can connect")
-    state.session = aiohttp.ClientSession()
-    try:
-        state.outbox = await Outbox.open(config.data_dir)
-        try:
-            state.channels = build_channels(config, channel_context(config, state.session), state.channel_factory)
-            state.dispatcher = Dispatcher(
-                state.outbox,
-                state.metrics,
-                max_delivery_age=config.max_delivery_age,
-                retry_initial=config.retry_initial,
-                retry_max=config.retry_max,
-                prune_after=max(3600.0, config.dedupe_window),
-            )
-            await state.dispatcher.start(state.channels)
-            if not state.channels:
-                log.warning("no channel configured (BRIDGE_CONSOLE=false): notifications are accepted but go nowhere")
-            log.info(
-                "alert-bridge started",
-                extra={
-                    "channels": {n: c.describe() for n, c in state.channels.items()},
-                    "data_dir": str(config.data_dir),
-                },
-            )
-            try:
-                yield
-            finally:
-                await state.dispatcher.stop(config.shutdown_grace)
-        finally:
-            await state.outbox.close()
-    finally:
-        await state.session.close()
+    state.channels = build_channels(config, channel_context(config, app[SESSION]), state.create_channel)
+    dispatcher = Dispatcher(
+        app[OUTBOX],
+        state.metrics,
+        max_delivery_age=config.max_delivery_age,
+        retry_initial=config.retry_initial,
+        retry_max=config.retry_max,
+        prune_after=max(3600.0, config.dedupe_window),
+    )
+    app[DISPATCHER] = dispatcher
+    await dispatcher.start(state.channels)
+    if not state.channels:
+        log.warning("no channel configured (BRIDGE_CONSOLE=false): notifications are accepted but go nowhere")
+    log.info(
+        "alert-bridge started",
+        extra={"channels": {n: c.describe() for n, c in state.channels.items()}, "data_dir": str(config.data_dir)},
+    )
+    yield
+    await dispatcher.stop(app[STATE].config.shutdown_grace)
+
+
+async def _sighup(app: web.Application) -> AsyncIterator[None]:
+    """SIGHUP reloads configuration and templates."""
+    loop = asyncio.get_running_loop()
+    tasks = app[RELOADS]  # strong references: a reload task must not be collected mid-flight
+
+    def on_sighup() -> None:
+        task = loop.create_task(reload(app))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    yield
+    loop.remove_signal_handler(signal.SIGHUP)
 
 
 def create_app(
     config: BridgeConfig,
     *,
-    channel_factory: ChannelFactory | None = None,
+    channel_factory: ChannelFactory = create_channel,
     env: Mapping[str, str] | None = None,
     metrics: BridgeMetrics | None = None,
+    handle_sighup: bool = False,
 ) -> web.Application:
     """The bridge as an aiohttp app; `channel_factory` defaults to the channel registry."""
     app = web.Application(client_max_size=config.max_body, middlewares=[_auth])
-    state = BridgeState(config=config, metrics=metrics or BridgeMetrics(), env=env, channel_factory=channel_factory)
-    state.metrics.init_routes(config.route_names)
-    app[STATE] = state
+    app[STATE] = BridgeState(config=config, metrics=metrics or BridgeMetrics(), create_channel=channel_factory, env=env)
+    app[STATE].metrics.init_routes(config.routing.route_names)
+    app[RELOADS] = set()
     app.router.add_post("/alerts", _receive)
     app.router.add_post("/alerts/{route}", _receive)
     app.router.add_get("/dead-letters", _dead_letters)
@@ -289,5 +296,7 @@ def create_app(
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
-    app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.extend([_session, _outbox, _dispatcher])
+    if handle_sighup:
+        app.cleanup_ctx.append(_sighup)
     return app

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import copy
 import json
-import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -18,27 +17,18 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bridge.app import channel_context, create_app
-from bridge.channels.base import Channel, Outcome
-from bridge.config import BridgeConfig, ConfigError, build_channels, load_config
+from bridge.app import build_channels, channel_context, create_app
+from bridge.channels import CHANNEL_TYPES, create_channel
+from bridge.config import BridgeConfig, ConfigError, load_config
 from bridge.dispatch import backoff_delay
-from bridge.keys import STATE
-from bridge.logging import setup_logging
-from bridge.payload import Notification, PayloadError, parse_notification
+from bridge.model import Channel, Notification, Outcome
+from bridge.payload import PayloadError, parse_notification
+from common.logs import setup_logging
 
 __all__ = ["main", "sample_payload"]
 
 EXIT_CONFIG = 2  # configuration or input unusable
 EXIT_FAILED = 1  # ran, but something failed (a send, a size limit)
-
-# Stand-ins for `render --channel TYPE` when no channel of that name is configured: never contacted.
-_PLACEHOLDERS: dict[str, dict[str, Any]] = {
-    "slack": {"webhook_url": "https://hooks.slack.com/services/T0/B0/render-only"},
-    "discord": {"webhook_url": "https://discord.com/api/webhooks/0/render-only"},
-    "email": {"host": "localhost", "from": "alert-bridge@localhost", "to": ["oncall@example.invalid"]},
-    "webhook": {"url": "http://localhost/render-only"},
-    "console": {},
-}
 
 
 def sample_payload(status: str = "firing") -> dict[str, Any]:
@@ -95,22 +85,7 @@ def _show(body: Any) -> str:
 
 
 def _serve(config: BridgeConfig) -> int:
-    app = create_app(config)
-
-    async def on_startup(app: web.Application) -> None:
-        state = app[STATE]
-        loop = asyncio.get_running_loop()
-        # Strong reference: a reload task must not be collected mid-flight.
-        app["_reloads"] = set()  # type: ignore[index]
-
-        def reload() -> None:
-            task = loop.create_task(state.reload())
-            app["_reloads"].add(task)  # type: ignore[index]
-            task.add_done_callback(app["_reloads"].discard)  # type: ignore[index]
-
-        loop.add_signal_handler(signal.SIGHUP, reload)
-
-    app.on_startup.append(on_startup)
+    app = create_app(config, handle_sighup=True)
     # SIGTERM/SIGINT: stop listening, finish requests, then the cleanup stops the dispatcher within the grace.
     web.run_app(
         app, host=config.host, port=config.port, shutdown_timeout=config.shutdown_grace, access_log=None, print=None
@@ -160,17 +135,15 @@ async def _send_all(channel: Channel, notification: Notification, tries: int = 4
 
 
 def _check_config(config: BridgeConfig) -> int:
-    from bridge.channels import violations
-
     print(
         f"listen {config.host}:{config.port}, data dir {config.data_dir}, "
         f"auth {'Bearer token' if config.token else 'OFF (BRIDGE_TOKEN not set)'}"
     )
     channels = build_channels(config, channel_context(config, None))
     for name, channel in channels.items():
-        who = "every notification" if name in config.broadcast else "routed"
-        print(f"channel {name}: {getattr(channel, 'type', '?')} → {channel.describe()} ({who})")
-    for i, route in enumerate(config.routes):
+        who = "every notification" if name in config.routing.broadcast else "routed"
+        print(f"channel {name}: {channel.type} → {channel.describe()} ({who})")
+    for i, route in enumerate(config.routing.routes):
         cond = [f"path={route.path}"] if route.path else []
         cond += [f"{k}={v}" for k, v in route.match.items()]
         cond += [f"{k}=~{p.pattern}" for k, p in route.match_re.items()]
@@ -178,8 +151,8 @@ def _check_config(config: BridgeConfig) -> int:
             f"route {i}: {' '.join(cond) or 'any'} → {', '.join(route.channels)}"
             f"{' (continue)' if route.continue_ else ''}"
         )
-    if config.routes or config.default_channels:
-        print(f"default channels: {', '.join(config.default_channels) or '(none)'}")
+    if config.routing.routes or config.routing.default_channels:
+        print(f"default channels: {', '.join(config.routing.default_channels) or '(none)'}")
     samples = {"firing": sample_payload("firing"), "resolved": sample_payload("resolved"), "large": _large_sample()}
     problems = 0
     for name, channel in channels.items():
@@ -191,10 +164,10 @@ def _check_config(config: BridgeConfig) -> int:
                 print(f"FAIL {name} {label}: render error: {type(exc).__name__}: {exc}")
                 continue
             for m in messages:
-                for v in violations(channel, m):
+                for v in channel.violations(m):
                     problems += 1
                     print(f"FAIL {name} {label} message {m.part}/{m.parts}: {v}")
-            if not any(violations(channel, m) for m in messages):
+            if not any(channel.violations(m) for m in messages):
                 print(f"ok   {name} {label}: {len(messages)} message(s)")
     for channel in channels.values():
         # Channels built without a session own nothing yet; close() is for symmetry.
@@ -207,8 +180,6 @@ def _check_config(config: BridgeConfig) -> int:
 
 
 def _render(config: BridgeConfig, name: str, payload: str) -> int:
-    from bridge.channels import CHANNEL_TYPES, create_channel
-
     try:
         text = sys.stdin.read() if payload == "-" else Path(payload).read_text()
     except OSError as exc:
@@ -226,7 +197,8 @@ def _render(config: BridgeConfig, name: str, payload: str) -> int:
     if name in config.channels:
         channel = create_channel(name, config.channels[name], ctx)
     elif name in CHANNEL_TYPES:
-        settings = CHANNEL_TYPES[name].model_validate({"type": name, **_PLACEHOLDERS.get(name, {})})
+        kind = CHANNEL_TYPES[name]
+        settings = kind.settings.model_validate({"type": name, **kind.placeholder})
         channel = create_channel(name, settings, ctx)
     else:
         print(f"render: no channel or channel type named {name!r}", file=sys.stderr)
@@ -264,11 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run `alert-bridge`; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        config = load_config()
+        config = load_config(None, CHANNEL_TYPES)
     except ConfigError as exc:
         print(f"alert-bridge: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.secrets())
     try:
         if args.command in (None, "serve"):
             return _serve(config)

@@ -1,72 +1,33 @@
-"""Configuration: environment quick start, optional YAML channels and routes, and routing itself.
+"""Configuration: the environment, and the optional YAML file of channels and routes, read into one object.
 
 Every error is a ConfigError whose message names the variable or the file and key, never a secret value.
+Channel types come from the caller (the registry), so this module knows no channel.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import ValidationError
 
-from bridge.payload import Notification
+from bridge.model import ChannelSettings, ChannelType
+from bridge.routing import ROUTE_NAME, Route, Routing
+from common.durations import parse_duration
+from common.errors import ConfigError
+from common.secrets import env_value, read_secret
+from common.sizes import parse_size
 
-if TYPE_CHECKING:
-    from bridge.channels.base import Channel, ChannelContext, ChannelSettings
+__all__ = ["BridgeConfig", "ConfigError", "load_config"]
 
-__all__ = [
-    "DEFAULT_ROUTE",
-    "BridgeConfig",
-    "ConfigError",
-    "Route",
-    "build_channels",
-    "load_config",
-    "parse_duration",
-    "parse_size",
-    "route_label",
-    "select_channels",
-]
-
-DEFAULT_ROUTE = "default"  # the `route` label of POST /alerts
-_ENV_CHANNELS = ("slack", "discord", "email", "webhook")
-_ROUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-class ConfigError(ValueError):
-    """The configuration is unusable; the message names the variable or file and key."""
-
-
-@dataclass(frozen=True)
-class Route:
-    """One YAML route: matches a receiver path and/or labels; sends to its channels; maybe continues."""
-
-    channels: tuple[str, ...]
-    path: str | None = None  # the {route} of POST /alerts/{route}; None: any
-    match: Mapping[str, str] = field(default_factory=dict)
-    match_re: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
-    continue_: bool = False
-    send_resolved: bool = True
-
-    def matches(self, route: str, notification: Notification) -> bool:
-        if self.path is not None and self.path != route:
-            return False
-        if not self.match and not self.match_re:
-            return True
-        # A group matches when any of its alerts does (its labels over the group's common labels), so that
-        # `severity: critical` catches a mixed group holding one critical alert.
-        return any(self._labels_match({**notification.common_labels, **a.labels}) for a in notification.alerts)
-
-    def _labels_match(self, labels: Mapping[str, str]) -> bool:
-        if any(labels.get(k, "") != v for k, v in self.match.items()):
-            return False
-        return all(p.fullmatch(labels.get(k, "")) for k, p in self.match_re.items())
 
 
 @dataclass(frozen=True)
@@ -92,75 +53,26 @@ class BridgeConfig:
     grafana_url: str | None = None
     prometheus_url: str | None = None
     runbook_base_url: str | None = None
+    timezone: tzinfo | None = None  # BRIDGE_TIMEZONE; None: UTC
     log_level: str = "INFO"
     channels: Mapping[str, ChannelSettings] = field(default_factory=dict, repr=False)
-    broadcast: tuple[str, ...] = ()  # channels from the environment (and console): every notification
-    routes: tuple[Route, ...] = ()
-    default_channels: tuple[str, ...] = ()
+    routing: Routing = field(default_factory=Routing)
 
-    @property
-    def route_names(self) -> tuple[str, ...]:
-        """Route labels known up front: the default one and every YAML route path."""
-        return (DEFAULT_ROUTE, *sorted({r.path for r in self.routes if r.path}))
-
-
-# ---------------------------------------------------------------- value parsers
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib|k|m|g)?$", re.IGNORECASE)
-_SIZE_UNITS = {
-    None: 1,
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "k": 1024,
-    "m": 1024**2,
-    "g": 1024**3,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-}
-
-
-def parse_duration(text: str, name: str) -> float:
-    """'90s', '2m', '1h30m', '24h' or plain seconds → seconds; ConfigError naming `name` otherwise."""
-    value = text.strip().lower()
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    parts = _DURATION_PART.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        raise ConfigError(f"{name}: not a duration: {text!r} (use e.g. 30s, 2m, 24h)")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-
-
-def parse_size(text: str, name: str) -> int:
-    """'16MiB', '512KiB', '10MB' or plain bytes → bytes."""
-    m = _SIZE.match(text.strip())
-    if not m:
-        raise ConfigError(f"{name}: not a size: {text!r} (use e.g. 16MiB, 512KiB)")
-    unit = m.group(2).lower() if m.group(2) else None
-    return int(float(m.group(1)) * _SIZE_UNITS[unit])
-
-
-def _env_secret(env: Mapping[str, str], name: str) -> str | None:
-    """`NAME`, or the stripped content of the file named by `NAME_FILE`."""
-    if env.get(name):
-        return env[name]
-    path = env.get(f"{name}_FILE")
-    if not path:
-        return None
-    try:
-        return Path(path).read_text().strip()
-    except OSError as exc:
-        raise ConfigError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+    def secrets(self) -> list[str]:
+        """Every secret value the configuration holds, for log redaction."""
+        values = [self.token or ""]
+        for settings in self.channels.values():
+            for name, info in type(settings).model_fields.items():
+                value = getattr(settings, name)
+                if not info.repr and isinstance(value, str):
+                    values.append(value)
+                elif not info.repr and isinstance(value, dict):
+                    values += [v for v in value.values() if isinstance(v, str)]
+        return [v for v in values if v]
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
+    raw = env_value(env, name)
     if not raw:
         return default
     try:
@@ -179,17 +91,23 @@ def _listen(raw: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+def _timezone(env: Mapping[str, str]) -> tzinfo | None:
+    name = env_value(env, "BRIDGE_TIMEZONE")
+    if name is None or name.upper() == "UTC":
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"BRIDGE_TIMEZONE: unknown time zone {name!r} (use an IANA name like Europe/Berlin)"
+        ) from None
+
+
 # ---------------------------------------------------------------- channels and YAML
 
 
-def _channel_types() -> Mapping[str, type[ChannelSettings]]:
-    from bridge.channels import CHANNEL_TYPES  # the registry lives with the channels
-
-    return CHANNEL_TYPES
-
-
 def _settings(
-    types: Mapping[str, type[ChannelSettings]], raw: Any, where: str, key_names: Mapping[str, str] | None = None
+    types: Mapping[str, ChannelType], raw: Any, where: str, key_names: Mapping[str, str] | None = None
 ) -> ChannelSettings:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: must be a mapping with a `type`")
@@ -197,7 +115,7 @@ def _settings(
     if kind not in types:
         raise ConfigError(f"{where}.type: must be one of {', '.join(sorted(types))}, not {kind!r}")
     try:
-        return types[kind].model_validate(raw)
+        return types[kind].settings.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
@@ -206,54 +124,14 @@ def _settings(
         raise ConfigError(f"{key}: {first['msg']}") from None
 
 
-def _email_defaults(env: Mapping[str, str]) -> dict[str, Any]:
-    """SMTP_* and EMAIL_FROM as email settings keys, for the env channel and YAML email channels."""
-    out: dict[str, Any] = {}
-    if env.get("SMTP_HOST"):
-        out["host"] = env["SMTP_HOST"]
-    if env.get("SMTP_PORT"):
-        out["port"] = _int(env, "SMTP_PORT", 587, 1)
-    if env.get("SMTP_USERNAME"):
-        out["username"] = env["SMTP_USERNAME"]
-    password = _env_secret(env, "SMTP_PASSWORD")
-    if password:
-        out["password"] = password
-    if env.get("SMTP_TLS"):
-        out["tls"] = env["SMTP_TLS"].lower()
-    if env.get("EMAIL_FROM"):
-        out["from"] = env["EMAIL_FROM"]
-    return out
-
-
-_EMAIL_KEYS = {
-    "host": "SMTP_HOST",
-    "port": "SMTP_PORT",
-    "username": "SMTP_USERNAME",
-    "password": "SMTP_PASSWORD",
-    "tls": "SMTP_TLS",
-    "from": "EMAIL_FROM",
-    "from_": "EMAIL_FROM",
-    "to": "EMAIL_TO",
-}
-
-
-def _env_channels(env: Mapping[str, str], types: Mapping[str, type[ChannelSettings]]) -> dict[str, ChannelSettings]:
-    raw: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
-    if url := _env_secret(env, "SLACK_WEBHOOK_URL"):
-        raw["slack"] = ({"type": "slack", "webhook_url": url}, {"webhook_url": "SLACK_WEBHOOK_URL"})
-    if url := _env_secret(env, "DISCORD_WEBHOOK_URL"):
-        raw["discord"] = ({"type": "discord", "webhook_url": url}, {"webhook_url": "DISCORD_WEBHOOK_URL"})
-    # SMTP_HOST alone only serves YAML email channels; EMAIL_TO makes the environment's own "email" channel.
-    if env.get("EMAIL_TO"):
-        if not env.get("SMTP_HOST"):
-            raise ConfigError("SMTP_HOST: required for the email channel that EMAIL_TO asks for")
-        to = [a.strip() for a in env["EMAIL_TO"].split(",") if a.strip()]
-        raw["email"] = ({"type": "email", **_email_defaults(env), "to": to}, _EMAIL_KEYS)
-    if url := _env_secret(env, "WEBHOOK_URL"):
-        raw["webhook"] = ({"type": "webhook", "url": url}, {"url": "WEBHOOK_URL"})
+def _env_channels(env: Mapping[str, str], types: Mapping[str, ChannelType]) -> dict[str, ChannelSettings]:
+    """The quick-start channels the environment asks for (SLACK_WEBHOOK_URL …), named after their type."""
     out = {}
-    for name, (settings, keys) in raw.items():
-        out[name] = _settings(types, settings, name, {k: v for k, v in keys.items()} | {"": name.upper()})
+    for name, kind in types.items():
+        found = kind.from_env(env)
+        if found is not None:
+            settings, variables = found
+            out[name] = _settings(types, {**settings, "type": name}, name.upper(), {**variables, "": name.upper()})
     return out
 
 
@@ -267,7 +145,7 @@ def _interpolate(value: Any, env: Mapping[str, str], where: str) -> Any:
         return value
 
     def sub(m: re.Match[str]) -> str:
-        found = _env_secret(env, m.group(1))
+        found = read_secret(env, m.group(1))
         if found is not None:
             return found
         if m.group(2) is not None:
@@ -298,7 +176,7 @@ def _route(raw: Any, where: str, channels: Mapping[str, Any]) -> Route:
         if n not in channels:
             raise ConfigError(f"{where}.channels: unknown channel {n!r}")
     path = raw.get("path")
-    if path is not None and not (isinstance(path, str) and _ROUTE_NAME.match(path)):
+    if path is not None and not (isinstance(path, str) and ROUTE_NAME.match(path)):
         raise ConfigError(f"{where}.path: must be a route name like 'critical' (letters, digits, _ . -)")
     match_re = {}
     for k, pattern in _str_map(raw.get("match_re"), f"{where}.match_re").items():
@@ -319,7 +197,7 @@ def _route(raw: Any, where: str, channels: Mapping[str, Any]) -> Route:
     )
 
 
-def _yaml(path: Path, env: Mapping[str, str], types: Mapping[str, type[ChannelSettings]]):
+def _yaml(path: Path, env: Mapping[str, str], types: Mapping[str, ChannelType]):
     where = f"BRIDGE_CONFIG {path}"
     try:
         doc = yaml.safe_load(path.read_text())
@@ -344,10 +222,10 @@ def _yaml(path: Path, env: Mapping[str, str], types: Mapping[str, type[ChannelSe
         raise ConfigError(f"{where}: channels: must be a mapping of names to channel settings")
     channels: dict[str, ChannelSettings] = {}
     for name, raw in raw_channels.items():
-        if not isinstance(name, str) or not _ROUTE_NAME.match(name):
+        if not isinstance(name, str) or not ROUTE_NAME.match(name):
             raise ConfigError(f"{where}: channels.{name}: names are letters, digits, _ . - (at most 64)")
-        if isinstance(raw, dict) and raw.get("type") == "email":
-            raw = {**_email_defaults(env), **raw}  # the issue's `{type: email, to: [...]}` takes SMTP_* from env
+        if isinstance(raw, dict) and raw.get("type") in types:
+            raw = {**types[raw["type"]].env_defaults(env), **raw}  # e.g. `{type: email, to: […]}` takes SMTP_*
         channels[name] = _settings(types, raw, f"{where}: channels.{name}")
     raw_routes = doc.get("routes") or []
     if not isinstance(raw_routes, list):
@@ -363,28 +241,27 @@ def _yaml(path: Path, env: Mapping[str, str], types: Mapping[str, type[ChannelSe
     return channels, routes, tuple(default)
 
 
-def load_config(
-    env: Mapping[str, str] | None = None, *, channel_types: Mapping[str, type[ChannelSettings]] | None = None
-) -> BridgeConfig:
+def load_config(env: Mapping[str, str] | None, channel_types: Mapping[str, ChannelType]) -> BridgeConfig:
     """Read the environment (and BRIDGE_CONFIG, if set) into a BridgeConfig, or raise ConfigError."""
     env = os.environ if env is None else env
-    types = channel_types if channel_types is not None else _channel_types()
-    host, port = _listen(env.get("BRIDGE_LISTEN") or "0.0.0.0:9095")
-    token = _env_secret(env, "BRIDGE_TOKEN")
-    console = (env.get("BRIDGE_CONSOLE") or "auto").lower()
+    types = channel_types
+    host, port = _listen(env_value(env, "BRIDGE_LISTEN") or "0.0.0.0:9095")
+    token = read_secret(env, "BRIDGE_TOKEN")
+    raw_console = env_value(env, "BRIDGE_CONSOLE") or "auto"
     console = {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false", "off": "false"}.get(
-        console, console
+        raw_console.lower(), raw_console.lower()
     )
     if console not in ("auto", "true", "false"):
-        raise ConfigError(f"BRIDGE_CONSOLE: must be auto, true or false, not {env.get('BRIDGE_CONSOLE')!r}")
+        raise ConfigError(f"BRIDGE_CONSOLE: must be auto, true or false, not {raw_console!r}")
 
     def duration(name: str, default: str) -> float:
-        value = parse_duration(env.get(name) or default, name)
-        if value < 0:
-            raise ConfigError(f"{name}: must not be negative")
-        return value
+        return parse_duration(env_value(env, name) or default, name)
 
-    templates = Path(env["BRIDGE_TEMPLATES_DIR"]) if env.get("BRIDGE_TEMPLATES_DIR") else None
+    def path(name: str) -> Path | None:
+        value = env_value(env, name)
+        return Path(value) if value else None
+
+    templates = path("BRIDGE_TEMPLATES_DIR")
     if templates is not None and not templates.is_dir():
         raise ConfigError(f"BRIDGE_TEMPLATES_DIR: {templates} is not a directory")
 
@@ -392,25 +269,25 @@ def load_config(
     broadcast = list(channels)
     routes: tuple[Route, ...] = ()
     default: tuple[str, ...] = ()
-    config_file = Path(env["BRIDGE_CONFIG"]) if env.get("BRIDGE_CONFIG") else None
+    config_file = path("BRIDGE_CONFIG")
     if config_file is not None:
         yaml_channels, routes, default = _yaml(config_file, env, types)
         # A YAML channel with an environment channel's name replaces it, and is then routed like the others.
         broadcast = [n for n in broadcast if n not in yaml_channels]
         channels.update(yaml_channels)
     if console == "true" or (console == "auto" and not channels):
-        channels.setdefault("console", types["console"](type="console") if "console" in types else None)
-        if channels["console"] is None:
+        if "console" not in types:
             raise ConfigError("BRIDGE_CONSOLE: the console channel type is not available")
+        channels.setdefault("console", types["console"].settings(type="console"))
         if "console" not in broadcast:
             broadcast.append("console")
 
     return BridgeConfig(
         host=host,
         port=port,
-        token=token or None,
-        data_dir=Path(env.get("BRIDGE_DATA_DIR") or "./data"),
-        max_body=parse_size(env.get("BRIDGE_MAX_BODY") or "16MiB", "BRIDGE_MAX_BODY"),
+        token=token,
+        data_dir=path("BRIDGE_DATA_DIR") or Path("./data"),
+        max_body=parse_size(env_value(env, "BRIDGE_MAX_BODY") or "16MiB", "BRIDGE_MAX_BODY"),
         dedupe_window=duration("BRIDGE_DEDUPE_WINDOW", "2m"),
         max_queue=_int(env, "BRIDGE_MAX_QUEUE", 10_000, 1),
         max_delivery_age=duration("BRIDGE_MAX_DELIVERY_AGE", "24h"),
@@ -421,67 +298,12 @@ def load_config(
         console=console,
         config_file=config_file,
         templates_dir=templates,
-        alertmanager_url=env.get("ALERTMANAGER_URL") or None,
-        grafana_url=env.get("GRAFANA_URL") or None,
-        prometheus_url=env.get("PROMETHEUS_URL") or None,
-        runbook_base_url=env.get("RUNBOOK_BASE_URL") or None,
-        log_level=(env.get("BRIDGE_LOG_LEVEL") or "INFO").upper(),
+        alertmanager_url=env_value(env, "ALERTMANAGER_URL"),
+        grafana_url=env_value(env, "GRAFANA_URL"),
+        prometheus_url=env_value(env, "PROMETHEUS_URL"),
+        runbook_base_url=env_value(env, "RUNBOOK_BASE_URL"),
+        timezone=_timezone(env),
+        log_level=(env_value(env, "BRIDGE_LOG_LEVEL") or "INFO").upper(),
         channels=channels,
-        broadcast=tuple(broadcast),
-        routes=routes,
-        default_channels=default,
+        routing=Routing(broadcast=tuple(broadcast), routes=routes, default_channels=default),
     )
-
-
-# ---------------------------------------------------------------- routing
-
-
-def route_label(route: str | None) -> str:
-    """The `route` metric label of a receiver path: its name, "default" for /alerts, "other" if odd."""
-    if not route:
-        return DEFAULT_ROUTE
-    return route if _ROUTE_NAME.match(route) else "other"
-
-
-def select_channels(config: BridgeConfig, route: str, notification: Notification) -> list[str]:
-    """Channel names for one notification: environment channels, then YAML routes, else default_channels."""
-    chosen: list[str] = list(config.broadcast)
-    matched = False
-    for r in config.routes:
-        if not r.matches(route, notification):
-            continue
-        matched = True
-        if notification.status == "resolved" and not r.send_resolved:
-            pass
-        else:
-            chosen.extend(r.channels)
-        if not r.continue_:
-            break
-    if not matched:
-        chosen.extend(config.default_channels)
-    out: list[str] = []
-    for name in chosen:
-        settings = config.channels.get(name)
-        if name in out or settings is None:
-            continue
-        if notification.status == "resolved" and not settings.send_resolved:
-            continue
-        out.append(name)
-    return out
-
-
-def build_channels(
-    config: BridgeConfig,
-    ctx: ChannelContext,
-    factory: Callable[[str, ChannelSettings, ChannelContext], Channel] | None = None,
-) -> dict[str, Channel]:
-    """One Channel object per configured channel, through the channel registry."""
-    if factory is None:
-        from bridge.channels import create_channel as factory
-    out: dict[str, Channel] = {}
-    for name, settings in config.channels.items():
-        try:
-            out[name] = factory(name, settings, ctx)
-        except (ValueError, OSError) as exc:
-            raise ConfigError(f"channel {name}: {exc}") from None
-    return out

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
-from bridge.channels.base import Channel, Message, Outcome, Result
 from bridge.metrics import BridgeMetrics
+from bridge.model import Channel, Message, Outcome, Result
 from bridge.outbox import Delivery, Outbox, OutboxError
-from bridge.payload import PayloadError, parse_notification
+from bridge.payload import PayloadError, decode_notification
 
 __all__ = ["Dispatcher", "backoff_delay"]
 
@@ -208,12 +207,9 @@ class Dispatcher:
             await self._dead(d, "expired", d.attempts)
             return
         try:
-            notification = parse_notification(json.loads(await self.outbox.body(d.notification_id)))
-        except (ValueError, PayloadError):
+            notification = decode_notification(await self.outbox.body(d.notification_id))
+        except PayloadError:
             await self._dead(d, "bad_stored_payload", d.attempts)
-            return
-        if notification.status == "resolved" and not channel.send_resolved:
-            await self.outbox.skip(d.id)
             return
         try:
             messages = channel.render(notification)

@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
+import aiohttp
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from bridge.app import BridgeState
+from bridge.config import BridgeConfig
+from bridge.dispatch import Dispatcher
+from bridge.metrics import BridgeMetrics
+from bridge.model import Channel, ChannelContext, ChannelSettings
+from bridge.outbox import Outbox
 
-__all__ = ["STATE"]
+__all__ = ["DISPATCHER", "OUTBOX", "RELOADS", "SESSION", "STATE", "BridgeState", "ChannelFactory"]
 
-STATE: web.AppKey[BridgeState] = web.AppKey("bridge_state")
+ChannelFactory = Callable[[str, ChannelSettings, ChannelContext], Channel]
+
+
+@dataclass
+class BridgeState:
+    """What a reload replaces (configuration and channels) and the metrics that outlive it."""
+
+    config: BridgeConfig
+    metrics: BridgeMetrics
+    create_channel: ChannelFactory
+    env: Mapping[str, str] | None = None  # where a reload reads from; None: os.environ
+    channels: dict[str, Channel] = field(default_factory=dict)
+
+
+STATE: web.AppKey[BridgeState] = web.AppKey("state", BridgeState)
+SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("session", aiohttp.ClientSession)
+OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", Outbox)
+DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher", Dispatcher)
+RELOADS: web.AppKey[set[asyncio.Task[bool]]] = web.AppKey("reloads", set)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bridge.payload import Notification
+from bridge.model import Notification
 
 __all__ = ["Delivery", "Outbox", "OutboxError", "QueueFull", "StoredNotification", "dedupe_key"]
 
@@ -268,14 +268,6 @@ class Outbox:
             "UPDATE deliveries SET state = 'delivered', attempts = ?, finished_at = ? WHERE id = ?",
             attempts,
             time.time() if now is None else now,
-            delivery_id,
-        )
-
-    async def skip(self, delivery_id: int) -> None:
-        """A delivery the channel does not want (resolved, send_resolved false): done without a send."""
-        await self._update(
-            "UPDATE deliveries SET state = 'delivered', last_reason = 'skipped', finished_at = ? WHERE id = ?",
-            time.time(),
             delivery_id,
         )
 

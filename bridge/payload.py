@@ -1,12 +1,14 @@
-"""The Alertmanager webhook payload (version 4): model and validation."""
+"""The Alertmanager webhook payload (version 4): validation of a decoded body into the model's Notification."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Alert", "Notification", "PayloadError", "parse_notification"]
+from bridge.model import Alert, Notification
+
+__all__ = ["PayloadError", "decode_notification", "parse_notification"]
 
 # Alertmanager writes this for "not ended yet" (Go's zero time).
 _ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -16,50 +18,18 @@ class PayloadError(ValueError):
     """The request body is not a valid Alertmanager v4 webhook payload; the message names the first problem."""
 
 
-@dataclass(frozen=True)
-class Alert:
-    status: str  # "firing" | "resolved"
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    starts_at: datetime
-    ends_at: datetime | None  # None while firing (Alertmanager sends the zero time)
-    generator_url: str
-    fingerprint: str
-
-    @property
-    def name(self) -> str:
-        return self.labels.get("alertname", "")
-
-    @property
-    def severity(self) -> str:
-        return self.labels.get("severity", "none")
-
-
-@dataclass(frozen=True)
-class Notification:
-    receiver: str
-    status: str  # "firing" | "resolved"
-    alerts: tuple[Alert, ...]
-    group_labels: dict[str, str]
-    common_labels: dict[str, str]
-    common_annotations: dict[str, str]
-    external_url: str
-    group_key: str
-    truncated_alerts: int = 0
-    version: str = "4"
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # the body as received
-
-    @property
-    def firing(self) -> list[Alert]:
-        return [a for a in self.alerts if a.status == "firing"]
-
-    @property
-    def resolved(self) -> list[Alert]:
-        return [a for a in self.alerts if a.status == "resolved"]
-
-
 def _fail(path: str, problem: str) -> PayloadError:
     return PayloadError(f"{path}: {problem}")
+
+
+def _text(value: str, where: str) -> str:
+    # A lone surrogate (`"\\ud800"` in JSON) decodes, but no channel, and not the outbox, can encode it.
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _fail(where, "holds a lone UTF-16 surrogate escape") from None
+    return value
 
 
 def _str(obj: dict, key: str, path: str, *, required: bool = True, default: str = "") -> str:
@@ -70,7 +40,7 @@ def _str(obj: dict, key: str, path: str, *, required: bool = True, default: str 
     value = obj[key]
     if not isinstance(value, str):
         raise _fail(f"{path}.{key}" if path else key, f"must be a string, not {type(value).__name__}")
-    return value
+    return _text(value, f"{path}.{key}" if path else key)
 
 
 def _str_map(obj: dict, key: str, path: str) -> dict[str, str]:
@@ -83,6 +53,8 @@ def _str_map(obj: dict, key: str, path: str) -> dict[str, str]:
     for k, v in value.items():
         if not isinstance(v, str):
             raise _fail(f"{where}.{k}", f"must be a string, not {type(v).__name__}")
+        _text(k, f"{where} (a key)")
+        _text(v, f"{where}.{k}")
     return dict(value)
 
 
@@ -119,7 +91,7 @@ def _alert(obj: Any, path: str) -> Alert:
     )
 
 
-def parse_notification(body: Any) -> Notification:
+def parse_notification(body: Any, raw: bytes = b"") -> Notification:
     """Validate a decoded JSON body as a v4 webhook payload. Unknown fields are ignored, not rejected."""
     if not isinstance(body, dict):
         raise PayloadError(f"body must be a JSON object, not {type(body).__name__}")
@@ -146,4 +118,14 @@ def parse_notification(body: Any) -> Notification:
         truncated_alerts=truncated,
         version=version,
         raw=body,
+        body=raw,
     )
+
+
+def decode_notification(body: bytes) -> Notification:
+    """A stored or received body (JSON bytes) as a Notification that keeps the bytes for forwarding as is."""
+    try:
+        obj = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError; nesting too deep
+        raise PayloadError(f"body is not valid JSON: {type(exc).__name__}") from None
+    return parse_notification(obj, body)

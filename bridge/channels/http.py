@@ -1,4 +1,5 @@
-"""HTTP answers classified the same way for every channel: delivered, retry (with how long to wait), permanent."""
+"""What the HTTP channels share: answers classified the same way (delivered, retry with how long to wait,
+permanent), redacted URLs for logs, opaque lane keys, and the session to send with."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bridge.channels.base import Outcome, Result
+from bridge.model import Outcome, Result
 
-__all__ = ["SessionSource", "classify", "lane_key", "parse_retry_after", "redact_url"]
+__all__ = ["SessionSource", "classify", "http_url", "lane_key", "parse_retry_after", "redact_url"]
 
 _CODE = re.compile(r"^[a-z0-9_]{1,40}$")
 
@@ -99,3 +100,10 @@ class SessionSource:
     async def close(self) -> None:
         if self._own is not None:
             await self._own.close()
+
+
+def http_url(value: str) -> str:
+    """A settings validator for webhook URLs; its message never repeats the value (a webhook URL is a secret)."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value

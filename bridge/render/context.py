@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta, tzinfo
 from urllib.parse import quote, urljoin, urlsplit
 
-from bridge.payload import Alert, Notification
+from bridge.model import Alert, ChannelContext, Notification
 from bridge.render.escape import Url, safe_url
-
-if TYPE_CHECKING:  # a runtime import would cycle: bridge.channels imports the channel modules, which import this
-    from bridge.channels.base import ChannelContext
 
 __all__ = [
     "SEVERITY_COLOURS",
@@ -21,6 +17,7 @@ __all__ = [
     "alert_order",
     "build_view",
     "format_duration",
+    "format_time",
     "matcher_filter",
 ]
 
@@ -143,8 +140,12 @@ def format_duration(delta: timedelta) -> str:
     return f"{seconds}s"
 
 
-def _time(t: datetime) -> str:
-    return t.strftime("%Y-%m-%d %H:%M:%S UTC") if t.tzinfo is None or t.utcoffset() == timedelta(0) else t.isoformat()
+def format_time(t: datetime, zone: tzinfo | None = None) -> str:
+    """`2024-05-01 12:00:00 UTC`: every time in one zone (UTC, or BRIDGE_TIMEZONE), whatever offset it came with."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    t = t.astimezone(zone or UTC)
+    return t.strftime("%Y-%m-%d %H:%M:%S ") + (t.tzname() or "UTC")
 
 
 def alert_order(alert: Alert) -> tuple[int, int]:
@@ -199,8 +200,8 @@ def _alert_view(alert: Alert, ctx: ChannelContext, alertmanager_url: str) -> Ale
         summary=alert.annotations.get("summary", ""),
         description=alert.annotations.get("description", ""),
         labels={k: alert.labels[k] for k in SHOWN_LABELS if alert.labels.get(k)},
-        started=_time(alert.starts_at),
-        ended=_time(alert.ends_at) if alert.ends_at else None,
+        started=format_time(alert.starts_at, ctx.timezone),
+        ended=format_time(alert.ends_at, ctx.timezone) if alert.ends_at else None,
         duration=duration,
         runbook_url=runbook_url,
         runbook_text=runbook_text,
@@ -219,7 +220,7 @@ def build_view(notification: Notification, ctx: ChannelContext) -> GroupView:
     names = {v.name for v in views}
     ranked = [a for a in alerts if a.status == "firing"] or alerts
     severity = ranked[0].severity if ranked else "none"
-    status = notification.status
+    status = notification.state
     colour = _colour(status, severity)
     group = notification.group_labels or notification.common_labels
     group_url = None

@@ -1,27 +1,17 @@
-"""Sandboxed Jinja2 environments: package templates, overridable file by file, escaping per platform."""
+"""Sandboxed Jinja2 environments: a channel's templates, overridable file by file, output escaped its way."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from bridge.render import escape
 
-__all__ = ["DEFAULT_TEMPLATES", "Flavour", "Templates"]
-
-DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
-
-# How `{{ … }}` output is escaped: the template can never forget, and alert text can never become markup.
-Flavour = Literal["slack", "discord", "html", "console", "text"]
-_ESCAPERS: dict[str, Callable[[str], str]] = {
-    "slack": escape.slack,
-    "discord": escape.discord,
-    "console": escape.terminal,
-}
+__all__ = ["Templates"]
 
 
 def _finalizer(escaper: Callable[[str], str] | None) -> Callable[[Any], Any]:
@@ -36,15 +26,26 @@ def _finalizer(escaper: Callable[[str], str] | None) -> Callable[[Any], Any]:
 
 
 class Templates:
-    """Renders named templates for one flavour; a file in `override_dir` replaces the package's one of that name."""
+    """Renders named templates from a channel's `directory`; a file in `override_dir` replaces the one of that name.
 
-    def __init__(self, flavour: Flavour, override_dir: Path | None = None) -> None:
+    Every `{{ … }}` output goes through `escaper` (or HTML autoescaping with `html=True`), so a template can
+    never forget to escape and alert text can never become markup.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        override_dir: Path | None = None,
+        *,
+        escaper: Callable[[str], str] | None = None,
+        html: bool = False,
+    ) -> None:
         search = [str(override_dir)] if override_dir else []
-        search.append(str(DEFAULT_TEMPLATES))
+        search.append(str(directory))
         self.env = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader(search),
-            autoescape=flavour == "html",
-            finalize=_finalizer(_ESCAPERS.get(flavour)),
+            autoescape=html,
+            finalize=_finalizer(escaper),
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,

@@ -6,14 +6,18 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from bridge.channels.base import Message
+from bridge.model import Message
 from bridge.render.context import AlertView, GroupView
-from bridge.render.limits import measure
 
-__all__ = ["ELLIPSIS", "Renderer", "cap_alert", "fit", "pack", "truncate"]
+__all__ = ["ELLIPSIS", "Renderer", "cap_alert", "fit", "measure", "pack", "truncate"]
 
 ELLIPSIS = "…"
 T = TypeVar("T")
+
+
+def measure(text: str) -> int:
+    """Length as the platforms count it, conservatively: UTF-16 code units (an emoji counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def truncate(text: str, limit: int) -> tuple[str, bool]:
@@ -87,6 +91,7 @@ class Renderer:
         raise NotImplementedError
 
     def check(self, body: Any) -> list[str]:
+        """The platform's size and shape violations of a body (the channel's own limits check)."""
         raise NotImplementedError
 
 

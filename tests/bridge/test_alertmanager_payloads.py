@@ -10,10 +10,13 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from bridge.channels import create_channel, violations
-from bridge.channels.base import ChannelContext, Outcome
-from bridge.channels.console import ConsoleChannel
-from bridge.channels.settings import ConsoleSettings, DiscordSettings, EmailSettings, SlackSettings, WebhookSettings
+from bridge.channels import create_channel
+from bridge.channels.console import ConsoleChannel, ConsoleSettings
+from bridge.channels.discord import DiscordSettings
+from bridge.channels.email import EmailSettings
+from bridge.channels.slack import SlackSettings
+from bridge.channels.webhook import WebhookSettings
+from bridge.model import ChannelContext, Outcome
 from bridge.payload import parse_notification
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.recorder import Recorder
@@ -98,7 +101,7 @@ async def test_real_payloads_delivered_to_every_channel(captured, tmp_path):
             for notification in (firing, resolved):
                 for channel in channels:
                     for message in channel.render(notification):
-                        assert violations(channel, message) == []
+                        assert channel.violations(message) == []
                         result = await channel.send(message)
                         assert result.outcome is Outcome.DELIVERED, (channel.name, result)
             for channel in channels:

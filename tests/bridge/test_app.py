@@ -11,9 +11,10 @@ import pytest
 from aiohttp import web
 
 from bridge.app import create_app
+from bridge.channels import CHANNEL_TYPES
 from bridge.config import load_config
 from bridge.keys import STATE
-from bridge.logging import JsonFormatter
+from common.logs import JsonFormatter
 from tests.bridge.test_dispatch import Destination, eventually, payload, post, sample
 
 TOKEN = "am-bridge-token"
@@ -40,7 +41,7 @@ async def test_real_alertmanager_delivers_firing_and_resolved_through_routes(
         "routes:\n  - path: critical\n    channels: [crit]\ndefault_channels: [warn]\n"
     )
     env = {"BRIDGE_CONFIG": str(tmp_path / "bridge.yml"), "BRIDGE_TOKEN": TOKEN, "BRIDGE_DATA_DIR": str(tmp_path / "d")}
-    bridge = await aiohttp_server(create_app(load_config(env)))
+    bridge = await aiohttp_server(create_app(load_config(env, CHANNEL_TYPES)))
     (tmp_path / "token").write_text(TOKEN)
     base = f"http://127.0.0.1:{bridge.port}"
     receiver = """
@@ -108,7 +109,7 @@ receivers:
 
 
 async def test_without_any_channel_messages_go_to_stdout(aiohttp_client, tmp_path, capsys):
-    client = await aiohttp_client(create_app(load_config({"BRIDGE_DATA_DIR": str(tmp_path / "d")})))
+    client = await aiohttp_client(create_app(load_config({"BRIDGE_DATA_DIR": str(tmp_path / "d")}, CHANNEL_TYPES)))
     assert (await post(client, payload(summary_marker="x"))).status == 200
     await eventually(lambda: sample(client, "alert_bridge_deliveries_total", channel="console", result="delivered"))
     out = capsys.readouterr().out
@@ -116,7 +117,7 @@ async def test_without_any_channel_messages_go_to_stdout(aiohttp_client, tmp_pat
 
 
 async def test_open_mode_and_metrics_exposition(aiohttp_client, tmp_path):
-    client = await aiohttp_client(create_app(load_config({"BRIDGE_DATA_DIR": str(tmp_path / "d")})))
+    client = await aiohttp_client(create_app(load_config({"BRIDGE_DATA_DIR": str(tmp_path / "d")}, CHANNEL_TYPES)))
     assert (await client.get("/dead-letters")).status == 200  # no token configured: open (with a warning)
     resp = await client.get("/metrics")
     assert resp.status == 200 and resp.content_type == "text/plain"
@@ -135,7 +136,7 @@ async def test_open_mode_and_metrics_exposition(aiohttp_client, tmp_path):
     ],
 )
 async def test_route_label(aiohttp_client, tmp_path, path, label):
-    client = await aiohttp_client(create_app(load_config({"BRIDGE_DATA_DIR": str(tmp_path / "d")})))
+    client = await aiohttp_client(create_app(load_config({"BRIDGE_DATA_DIR": str(tmp_path / "d")}, CHANNEL_TYPES)))
     assert (await post(client, payload(), path=path)).status == 200
     assert sample(client, "alert_bridge_notifications_received_total", route=label, status="firing") == 1
 
@@ -146,4 +147,4 @@ def test_json_log_lines_carry_the_extra_fields():
     record.attempts = 3
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "delivery failed" and line["level"] == "warning"
-    assert line["channel"] == "slack" and line["attempts"] == 3 and line["ts"].endswith("+00:00")
+    assert line["channel"] == "slack" and line["attempts"] == 3 and line["ts"].endswith("Z")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.config import ConfigError, load_config, parse_duration, parse_size, select_channels
+from bridge.channels import CHANNEL_TYPES
+from bridge.config import ConfigError, load_config
 from bridge.payload import parse_notification
+from bridge.routing import select_channels
 from tests.bridge.test_dispatch import payload
 
 SECRET = "https://hooks.slack.com/services/T000/B000/SECRETSECRET"
@@ -26,26 +28,11 @@ default_channels: [team-mail]
 SMTP = {"SMTP_HOST": "smtp.example.com", "EMAIL_FROM": "bridge@example.com", "SMTP_PASSWORD": "pw-secret"}
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("2m", 120), ("90s", 90), ("1h30m", 5400), ("24h", 86400), ("1.5", 1.5), ("250ms", 0.25), ("1d", 86400)],
-)
-def test_parse_duration(text, seconds):
-    assert parse_duration(text, "X") == seconds
-
-
-@pytest.mark.parametrize(
-    ("text", "size"), [("16MiB", 16 * 1024**2), ("512KiB", 524288), ("10MB", 10_000_000), ("1234", 1234)]
-)
-def test_parse_size(text, size):
-    assert parse_size(text, "X") == size
-
-
 def test_defaults_give_a_console_channel():
-    config = load_config({})
+    config = load_config({}, CHANNEL_TYPES)
     assert (config.host, config.port) == ("0.0.0.0", 9095)
     assert config.max_body == 16 * 1024**2 and config.dedupe_window == 120 and config.max_delivery_age == 86400
-    assert list(config.channels) == ["console"] and config.broadcast == ("console",)
+    assert list(config.channels) == ["console"] and config.routing.broadcast == ("console",)
     assert config.token is None
 
 
@@ -57,18 +44,20 @@ def test_environment_channels_are_named_by_type_and_get_everything():
         "EMAIL_TO": "a@example.com, b@example.com",
         **SMTP,
     }
-    config = load_config(env)
+    config = load_config(env, CHANNEL_TYPES)
     assert set(config.channels) == {"slack", "discord", "email", "webhook"}  # no console: auto
     email = config.channels["email"]
     assert email.to == ["a@example.com", "b@example.com"] and email.host == "smtp.example.com"
     assert email.port == 587 and email.tls == "starttls" and email.password == "pw-secret"
-    assert set(select_channels(config, "", parse_notification(payload()))) == set(config.channels)
+    assert set(select_channels(config.routing, config.channels, "", parse_notification(payload()))) == set(
+        config.channels
+    )
     assert SECRET not in repr(config)
 
 
 def test_console_can_be_forced_on():
-    config = load_config({"WEBHOOK_URL": "http://x/hook", "BRIDGE_CONSOLE": "true"})
-    assert set(config.broadcast) == {"webhook", "console"}
+    config = load_config({"WEBHOOK_URL": "http://x/hook", "BRIDGE_CONSOLE": "true"}, CHANNEL_TYPES)
+    assert set(config.routing.broadcast) == {"webhook", "console"}
 
 
 def test_secrets_from_files(tmp_path):
@@ -83,7 +72,7 @@ def test_secrets_from_files(tmp_path):
         "EMAIL_TO": "a@b.c",
         "EMAIL_FROM": "f@b.c",
     }
-    config = load_config(env)
+    config = load_config(env, CHANNEL_TYPES)
     assert config.token == "tok"
     assert config.channels["slack"].webhook_url == SECRET
     assert config.channels["email"].password == "pw"
@@ -112,7 +101,7 @@ def test_secrets_from_files(tmp_path):
 )
 def test_bad_environment_names_the_variable(env, names):
     with pytest.raises(ConfigError) as err:
-        load_config(env)
+        load_config(env, CHANNEL_TYPES)
     assert names in str(err.value)
     assert SECRET not in str(err.value)
 
@@ -120,7 +109,7 @@ def test_bad_environment_names_the_variable(env, names):
 def _yaml(tmp_path, text: str, **env: str):
     path = tmp_path / "bridge.yml"
     path.write_text(text)
-    return load_config({"BRIDGE_CONFIG": str(path), **env})
+    return load_config({"BRIDGE_CONFIG": str(path), **env}, CHANNEL_TYPES)
 
 
 def test_issue_example_routes(tmp_path):
@@ -128,10 +117,10 @@ def test_issue_example_routes(tmp_path):
     assert config.channels["oncall-discord"].webhook_url == "https://discord.com/api/webhooks/9/x"
     mail = config.channels["team-mail"]
     assert mail.host == "smtp.example.com" and mail.from_ == "bridge@example.com"  # filled from SMTP_*/EMAIL_FROM
-    assert config.broadcast == ()
+    assert config.routing.broadcast == ()
 
     def route(path="", **labels):
-        return select_channels(config, path, parse_notification(payload(**labels)))
+        return select_channels(config.routing, config.channels, path, parse_notification(payload(**labels)))
 
     assert route(severity="critical") == ["oncall-discord", "team-mail"]
     assert route(severity="warning", model="gpt-4o") == ["team-mail"]  # continue, then nothing: no default added
@@ -159,24 +148,26 @@ default_channels: [c]
     config = _yaml(tmp_path, text)
 
     def route(path, status="firing", **labels):
-        return select_channels(config, path, parse_notification(payload(status=status, **labels)))
+        return select_channels(
+            config.routing, config.channels, path, parse_notification(payload(status=status, **labels))
+        )
 
     assert route("critical") == ["a", "b"]
     assert route("critical", status="resolved") == ["a"]  # b does not send resolved
     assert route("warning", severity="warning") == ["c"]
     assert route("warning", status="resolved", severity="warning") == []  # the route drops resolved
     assert route("", severity="info") == ["c"]
-    assert config.route_names == ("default", "critical", "warning")
+    assert config.routing.route_names == ("default", "critical", "warning")
 
 
 def test_default_channels_default_to_every_yaml_channel(tmp_path):
     config = _yaml(tmp_path, "channels:\n  a: {type: console}\n  b: {type: webhook, url: 'http://b/'}\n")
-    assert select_channels(config, "", parse_notification(payload())) == ["a", "b"]
+    assert select_channels(config.routing, config.channels, "", parse_notification(payload())) == ["a", "b"]
 
 
 def test_environment_channel_stays_beside_yaml(tmp_path):
     config = _yaml(tmp_path, "channels:\n  a: {type: console}\nroutes: []\n", WEBHOOK_URL="http://w/hook")
-    assert select_channels(config, "", parse_notification(payload())) == ["webhook", "a"]
+    assert select_channels(config.routing, config.channels, "", parse_notification(payload())) == ["webhook", "a"]
 
 
 def test_interpolation_default_and_file(tmp_path):

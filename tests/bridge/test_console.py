@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 
 from bridge.channels import create_channel
-from bridge.channels.base import ChannelContext, Outcome
-from bridge.channels.settings import ConsoleSettings
+from bridge.channels.console import ConsoleSettings
+from bridge.model import ChannelContext, Outcome
 from bridge.payload import parse_notification
 from tests.fakes.payloads import alert, group
 

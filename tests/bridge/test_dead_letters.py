@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from bridge.app import create_app
+from bridge.app import create_app, reload
+from bridge.channels import CHANNEL_TYPES
 from bridge.config import load_config
 from bridge.keys import STATE
 from tests.bridge.test_dispatch import Destination, eventually, payload, post, sample
@@ -30,7 +31,7 @@ async def dest(aiohttp_server):
 @pytest.fixture
 async def client(aiohttp_client, tmp_path, dest):
     env = {"WEBHOOK_URL": dest.url, "BRIDGE_TOKEN": TOKEN, "BRIDGE_DATA_DIR": str(tmp_path / "data")}
-    return await aiohttp_client(create_app(load_config(env), env=env))
+    return await aiohttp_client(create_app(load_config(env, CHANNEL_TYPES), env=env))
 
 
 async def _dead(client) -> list[dict]:
@@ -90,7 +91,7 @@ async def test_removed_channel_dead_letters_its_pending_work(client, dest, tmp_p
     state = client.app[STATE]
     state.env.pop("WEBHOOK_URL")  # the next reload has no webhook channel
     state.env["BRIDGE_CONSOLE"] = "false"
-    assert await state.reload()
+    assert await reload(client.app)
     [row] = await _dead(client)
     assert row["reason"] == "channel_removed"
     resp = await client.post(f"/dead-letters/{row['id']}/retry", headers=AUTH)

@@ -6,8 +6,8 @@ import aiohttp
 import pytest
 
 from bridge.channels import create_channel
-from bridge.channels.base import ChannelContext, Outcome
-from bridge.channels.settings import DiscordSettings
+from bridge.channels.discord import DiscordSettings
+from bridge.model import ChannelContext, Outcome
 from bridge.payload import parse_notification
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.payloads import alert, group

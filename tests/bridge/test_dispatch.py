@@ -17,10 +17,10 @@ import pytest
 from aiohttp import web
 
 from bridge.app import create_app
-from bridge.channels.base import ChannelContext, ChannelSettings, Message, Outcome, Pace, Result
 from bridge.config import BridgeConfig
-from bridge.keys import STATE
-from bridge.payload import Notification
+from bridge.keys import OUTBOX, STATE
+from bridge.model import ChannelContext, ChannelSettings, Message, Notification, Outcome, Pace, Result
+from bridge.routing import Routing
 
 # ---------------------------------------------------------------- helpers shared by the bridge tests
 
@@ -111,13 +111,15 @@ class HttpChannel:
         pace: Pace | None = None,
         parts: int = 1,
         truncated: bool = False,
-        send_resolved: bool = True,
     ) -> None:
-        self.name, self.lane, self.pace, self.send_resolved = name, f"test:{url}", pace, send_resolved
+        self.name, self.lane, self.pace = name, f"test:{url}", pace
         self._url, self._ctx, self._parts, self._truncated = url, ctx, parts, truncated
 
     def describe(self) -> str:
         return "127.0.0.1/***"
+
+    def violations(self, message: Message) -> list[str]:
+        return []
 
     def render(self, notification: Notification) -> list[Message]:
         return [
@@ -155,16 +157,18 @@ class HttpChannel:
         return None
 
 
-def test_config(tmp_path, channels: tuple[str, ...] = ("hook",), **overrides: Any) -> BridgeConfig:
+def test_config(
+    tmp_path, channels: tuple[str, ...] = ("hook",), send_resolved: bool = True, **overrides: Any
+) -> BridgeConfig:
     """A BridgeConfig for app tests: data under tmp_path, fast retries, `channels` all broadcast."""
-    settings = {n: ChannelSettings(type="webhook") for n in channels}
+    settings = {n: ChannelSettings(type="webhook", send_resolved=send_resolved) for n in channels}
     values = {
         "data_dir": tmp_path / "data",
         "retry_initial": 0.05,
         "retry_max": 0.2,
         "shutdown_grace": 2.0,
         "channels": settings,
-        "broadcast": channels,
+        "routing": Routing(broadcast=channels),
         **overrides,
     }
     return BridgeConfig(**values)
@@ -215,7 +219,7 @@ async def test_5xx_is_retried_until_delivered(aiohttp_client, tmp_path, destinat
     assert len(destination.requests) == 4
     assert sample(client, "alert_bridge_delivery_attempts_total", channel="hook") == 4
     assert sample(client, "alert_bridge_delivery_latency_seconds_count", channel="hook") == 1
-    assert await client.app[STATE].outbox.counts() == {"delivered": 1}
+    assert await client.app[OUTBOX].counts() == {"delivered": 1}
 
 
 async def test_429_waits_at_least_retry_after(aiohttp_client, tmp_path, destination):
@@ -292,12 +296,12 @@ async def test_too_old_is_dead_lettered_as_expired(aiohttp_client, tmp_path, des
     client = await aiohttp_client(create_app(config, channel_factory=factory(destination.url)))
     await post(client, payload())
     await eventually(lambda: sample(client, "alert_bridge_dead_letters_total", channel="hook", reason="expired"))
-    assert await client.app[STATE].outbox.counts() == {"dead": 1}
+    assert await client.app[OUTBOX].counts() == {"dead": 1}
 
 
 async def test_resolved_is_not_sent_to_channels_that_do_not_want_it(aiohttp_client, tmp_path, destination):
-    make = factory(destination.url, send_resolved=False)
-    client = await aiohttp_client(create_app(test_config(tmp_path), channel_factory=make))
+    config = test_config(tmp_path, send_resolved=False)
+    client = await aiohttp_client(create_app(config, channel_factory=factory(destination.url)))
     await post(client, payload("g1", "firing"))
     await post(client, payload("g1", "resolved"))
     await eventually(lambda: sample(client, "alert_bridge_deliveries_total", channel="hook", result="delivered"))

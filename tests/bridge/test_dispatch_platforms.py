@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from bridge.app import create_app
+from bridge.channels import CHANNEL_TYPES
 from bridge.config import load_config
 from tests.bridge.test_dispatch import eventually, payload, post, sample
 from tests.fakes.discord import FakeDiscord
@@ -14,7 +15,7 @@ from tests.fakes.slack import FakeSlack
 
 async def _app(aiohttp_client, tmp_path, **env: str):
     env = {"BRIDGE_DATA_DIR": str(tmp_path / "data"), "BRIDGE_RETRY_INITIAL": "0.1", **env}
-    return await aiohttp_client(create_app(load_config(env)))
+    return await aiohttp_client(create_app(load_config(env, CHANNEL_TYPES)))
 
 
 async def test_discord_burst_is_paced_without_a_429(aiohttp_client, tmp_path):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bridge.channels import create_channel
-from bridge.channels.base import ChannelContext, Outcome
-from bridge.channels.settings import EmailSettings
+from bridge.channels.email import EmailSettings
+from bridge.model import ChannelContext, Outcome
 from bridge.payload import parse_notification
 from tests.fakes.payloads import alert, group
 from tests.fakes.smtp import self_signed_cert, smtp_server

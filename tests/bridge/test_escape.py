@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from bridge.channels.console.channel import terminal
+from bridge.channels.discord.escape import escape as discord
+from bridge.channels.slack.escape import escape as slack
 from bridge.render import escape
 
 
@@ -19,7 +24,7 @@ from bridge.render import escape
     ],
 )
 def test_slack(raw, expected):
-    assert escape.slack(raw) == expected
+    assert slack(raw) == expected
 
 
 @pytest.mark.parametrize(
@@ -36,17 +41,39 @@ def test_slack(raw, expected):
     ],
 )
 def test_discord(raw, forbidden):
-    assert forbidden not in escape.discord(raw)
+    assert forbidden not in discord(raw)
 
 
-@pytest.mark.parametrize("raw", ["# heading", "> quote", "- item", "1. item", "line\n## sub"])
+# What Discord's markdown reads as a block at a line start: headings, subtext, quotes, bullets, ordered lists.
+_DISCORD_BLOCK = re.compile(r"^\s*(#{1,3}\s|-#\s|>|[-+*]\s|\d+\.\s)")
+
+
+@pytest.mark.parametrize("raw", ["# heading", "> quote", "- item", "+ item", "1. item", "line\n## sub", "-# small"])
 def test_discord_line_starts_escaped(raw):
-    out = escape.discord(raw)
-    assert all(line.startswith("\\") for line in out.splitlines() if line[:1] in "#>-1")
+    out = discord(raw)
+    assert not any(_DISCORD_BLOCK.match(line) for line in out.splitlines())
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param("10.30.1.162:9100", id="ip-at-line-start"),
+        pytest.param("instance 10.30.1.162", id="ip-after-text"),
+        pytest.param("2.5s p95\n-5% traffic\n#general", id="no-space-after-marker"),
+    ],
+)
+def test_discord_leaves_what_is_not_markdown_alone(raw):
+    """Peers' payloads: `instance \\10.30.1.162` showed a stray backslash; nothing to escape there."""
+    assert discord(raw) == raw
+
+
+def test_discord_ordered_list_escape_is_invisible():
+    # A backslash before the dot is hidden by Discord; before the digit it would show.
+    assert discord("1. item") == "1\\. item"
 
 
 def test_discord_keeps_plain_text_readable():
-    assert escape.discord("gpt-4o failed 12% of requests") == "gpt-4o failed 12% of requests"
+    assert discord("gpt-4o failed 12% of requests") == "gpt-4o failed 12% of requests"
 
 
 @pytest.mark.parametrize("raw", ["a\r\nBcc: x@y", "a\nb", "a\rb", "a\u2028b", "a\x00b", "a\x85b"])
@@ -56,7 +83,7 @@ def test_one_line(raw):
 
 
 def test_terminal_drops_ansi_keeps_newlines():
-    assert escape.terminal("a\x1b[31mred\x07\r\nb\tc") == "a[31mred\nb\tc"
+    assert terminal("a\x1b[31mred\x07\r\nb\tc") == "a[31mred\nb\tc"
 
 
 @pytest.mark.parametrize(

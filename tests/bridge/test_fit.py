@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.channels.base import ChannelContext
+from bridge.model import ChannelContext
 from bridge.payload import parse_notification
 from bridge.render.context import build_view
 from bridge.render.fit import Renderer, fit, pack, truncate

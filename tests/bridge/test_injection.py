@@ -9,15 +9,12 @@ import aiohttp
 import pytest
 
 from bridge.channels import create_channel
-from bridge.channels.base import ChannelContext, Outcome
-from bridge.channels.console import ConsoleChannel
-from bridge.channels.settings import (
-    ConsoleSettings,
-    DiscordSettings,
-    EmailSettings,
-    SlackSettings,
-    WebhookSettings,
-)
+from bridge.channels.console import ConsoleChannel, ConsoleSettings
+from bridge.channels.discord import DiscordSettings
+from bridge.channels.email import EmailSettings
+from bridge.channels.slack import SlackSettings
+from bridge.channels.webhook import WebhookSettings
+from bridge.model import ChannelContext, Outcome
 from bridge.payload import parse_notification
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.payloads import alert, group

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from bridge.app import create_app
-from bridge.keys import STATE
+from bridge.keys import OUTBOX
 from tests.bridge.test_dispatch import destination as destination  # the fixture
 from tests.bridge.test_dispatch import eventually, factory, payload, post, sample, test_config
 
@@ -30,7 +30,7 @@ def basic(password: str = TOKEN, user: str = "alertmanager") -> dict[str, str]:
 
 
 async def stored(client) -> int:
-    return sum((await client.app[STATE].outbox.counts()).values())
+    return sum((await client.app[OUTBOX].counts()).values())
 
 
 @pytest.mark.parametrize("headers", [pytest.param(bearer(), id="bearer"), pytest.param(basic(), id="basic")])
@@ -173,7 +173,7 @@ async def test_queue_over_max_is_503_so_alertmanager_retries(aiohttp_client, tmp
 
 
 async def test_store_failure_is_503(client):
-    outbox = client.app[STATE].outbox
+    outbox = client.app[OUTBOX]
     await outbox._run(lambda: outbox._db.execute("PRAGMA max_page_count = 1"))  # a real SQLITE_FULL
     big = payload(alerts=40)
     resp = await post(client, big, headers=bearer())
@@ -183,7 +183,7 @@ async def test_store_failure_is_503(client):
 
 async def test_readyz_reports_an_unwritable_outbox(client):
     assert (await client.get("/readyz")).status == 200
-    outbox = client.app[STATE].outbox
+    outbox = client.app[OUTBOX]
     await outbox._run(lambda: outbox._db.execute("PRAGMA query_only = 1"))
     assert (await client.get("/readyz")).status == 503
     assert (await client.get("/healthz")).status == 200

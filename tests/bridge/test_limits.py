@@ -7,11 +7,12 @@ import json
 import aiohttp
 import pytest
 
-from bridge.channels import create_channel, violations
-from bridge.channels.base import ChannelContext, Message, Outcome
-from bridge.channels.settings import DiscordSettings, EmailSettings, SlackSettings
+from bridge.channels import create_channel
+from bridge.channels.discord import DiscordSettings
+from bridge.channels.email import EmailSettings, limits
+from bridge.channels.slack import SlackSettings
+from bridge.model import ChannelContext, Message, Outcome
 from bridge.payload import parse_notification
-from bridge.render import limits
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.payloads import alert, group
 from tests.fakes.slack import FakeSlack
@@ -42,7 +43,7 @@ def _check_common(messages: list[Message], channel) -> None:
     assert [(m.part, m.parts) for m in messages] == [(i, len(messages)) for i in range(1, len(messages) + 1)]
     assert all(m.truncated for m in messages)
     for m in messages:
-        assert violations(channel, m) == []
+        assert channel.violations(m) == []
 
 
 def _strings(obj) -> str:
@@ -98,7 +99,7 @@ def test_one_huge_alert_is_cut_but_keeps_its_links():
     ):
         channel = create_channel("c", settings, ctx)
         (message,) = channel.render(parse_notification(payload))
-        assert message.truncated and violations(channel, message) == []
+        assert message.truncated and channel.violations(message) == []
         assert "https://grafana.example.com" in _strings(message.body)
 
 
@@ -107,13 +108,13 @@ def test_violations_name_the_broken_limit():
     discord = create_channel("d", DiscordSettings(webhook_url="https://h.example/d"), ChannelContext(session=None))
     too_many_blocks = {"text": "t", "blocks": [{"type": "divider"}] * 51}
     long_header = {"text": "t", "blocks": [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}]}
-    assert any("51 blocks" in v for v in violations(slack, Message(body=too_many_blocks)))
-    assert any("header" in v for v in violations(slack, Message(body=long_header)))
+    assert any("51 blocks" in v for v in slack.violations(Message(body=too_many_blocks)))
+    assert any("header" in v for v in slack.violations(Message(body=long_header)))
     eleven = {"embeds": [{"description": "d"}] * 11}
     heavy = {"embeds": [{"description": "d" * 4000}, {"description": "d" * 2001}]}
-    assert any("11 embeds" in v for v in violations(discord, Message(body=eleven)))
-    assert any("6000" in v for v in violations(discord, Message(body=heavy)))
-    assert any("content" in v for v in violations(discord, Message(body={"content": "c" * 2001})))
+    assert any("11 embeds" in v for v in discord.violations(Message(body=eleven)))
+    assert any("6000" in v for v in discord.violations(Message(body=heavy)))
+    assert any("content" in v for v in discord.violations(Message(body={"content": "c" * 2001})))
 
 
 async def test_fakes_reject_what_the_platforms_reject():

@@ -6,7 +6,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from bridge.channels.base import ChannelContext
+from bridge.model import ChannelContext
 from bridge.payload import parse_notification
 from bridge.render.context import build_view, format_duration
 from tests.fakes.payloads import alert, group, sample

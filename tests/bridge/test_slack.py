@@ -7,9 +7,9 @@ import logging
 import aiohttp
 import pytest
 
-from bridge.channels import create_channel, violations
-from bridge.channels.base import ChannelContext, Outcome
-from bridge.channels.settings import SlackSettings
+from bridge.channels import create_channel
+from bridge.channels.slack import SlackSettings
+from bridge.model import ChannelContext, Outcome
 from bridge.payload import parse_notification
 from tests.fakes.payloads import alert, group
 from tests.fakes.recorder import Answer
@@ -136,4 +136,4 @@ async def test_template_override_file_by_file(slack, session, tmp_path):
     blocks = _blocks(message.body)
     assert blocks[0]["text"]["text"] == "Custom: Evil&lt;!channel&gt;"  # alert text escaped even in overrides
     assert "High failure rate" in blocks[2]["text"]["text"]  # the other templates stay the defaults
-    assert violations(channel, message) == []
+    assert channel.violations(message) == []

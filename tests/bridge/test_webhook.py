@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 
 from bridge.channels import create_channel
-from bridge.channels.base import ChannelContext, Outcome
-from bridge.channels.settings import WebhookSettings
+from bridge.channels.webhook import WebhookSettings
+from bridge.model import ChannelContext, Outcome
 from bridge.payload import parse_notification
 from tests.fakes.payloads import alert, group, sample
 from tests.fakes.recorder import Answer, Recorder

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 from typing import TextIO
 
-from bridge.channels.base import ChannelContext, Message, Outcome, Result
-from bridge.channels.settings import ConsoleSettings, pace_from_rate
-from bridge.payload import Notification
+from bridge.channels.console.settings import ConsoleSettings
+from bridge.model import ChannelContext, Message, Notification, Outcome, Pace, Result
 from bridge.render.context import build_view
 from bridge.render.engine import Templates
 
-__all__ = ["ConsoleChannel"]
+__all__ = ["ConsoleChannel", "terminal"]
 
 TEMPLATE = "console.txt.j2"
+_TEMPLATES = Path(__file__).parent / "templates"
+_TERMINAL_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal(text: str) -> str:
+    """Text for a terminal: control characters (ANSI escapes, carriage returns) out, newlines and tabs kept."""
+    return _TERMINAL_CONTROL.sub("", text)
 
 
 class ConsoleChannel:
@@ -22,11 +30,10 @@ class ConsoleChannel:
     def __init__(self, name: str, settings: ConsoleSettings, ctx: ChannelContext, stream: TextIO | None = None) -> None:
         self.name = name
         self.lane = "console"
-        self.pace = pace_from_rate(settings.rate)
-        self.send_resolved = settings.send_resolved
+        self.pace = Pace.from_rate(settings.rate)
         self._ctx = ctx
         self._stream = stream  # None: whatever sys.stdout is at send time
-        self._templates = Templates("console", ctx.templates_dir)
+        self._templates = Templates(_TEMPLATES, ctx.templates_dir, escaper=terminal)
 
     def describe(self) -> str:
         return "stdout"
@@ -35,6 +42,9 @@ class ConsoleChannel:
         view = build_view(notification, self._ctx)
         text = self._templates.render(TEMPLATE, group=view, alerts=view.alerts, part=1, parts=1, more=0)
         return [Message(body=text.rstrip("\n") + "\n")]
+
+    def violations(self, message: Message) -> list[str]:
+        return []
 
     async def send(self, message: Message) -> Result:
         stream = self._stream or sys.stdout

@@ -1,28 +1,18 @@
-"""Slack channel: Block Kit through slack-sdk's async webhook client on the bridge's own session."""
+"""Slack rendering: the view as Block Kit (a header, a context line, sections), coloured by severity."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from pathlib import Path
 from typing import Any
 
-import aiohttp
-from slack_sdk.webhook.async_client import AsyncWebhookClient
-
-from bridge.channels.base import ChannelContext, Message, Outcome, Pace, Result
-from bridge.channels.http import SessionSource, classify, lane_key, redact_url
-from bridge.channels.settings import SlackSettings
-from bridge.payload import Notification
-from bridge.render import limits
-from bridge.render.context import AlertView, GroupView, build_view
+from bridge.channels.slack import limits
+from bridge.channels.slack.escape import escape
+from bridge.render.context import AlertView, GroupView
 from bridge.render.engine import Templates
-from bridge.render.fit import Renderer, cap_alert, fit, truncate
+from bridge.render.fit import Renderer, cap_alert, measure, truncate
 
-__all__ = ["SLACK_PACE", "SlackChannel"]
+__all__ = ["Blocks", "templates"]
 
-# Slack docs, rate limits: about one message per second per webhook, short bursts tolerated.
-SLACK_PACE = Pace(messages=1, per_seconds=1.0)
-TIMEOUT_SECONDS = 30.0
 # Budgets inside the platform limits, so that one long annotation cannot crowd out the links.
 DETAIL_SUMMARY = 300
 DETAIL_DESCRIPTION = 1500
@@ -30,25 +20,19 @@ LINE_SUMMARY = 150
 LINE_MAX = 700
 FALLBACK_MAX = 3000
 
-# slack-sdk logs the webhook URL (a secret) at debug level: give it a logger that never does.
-_SDK_LOGGER = logging.getLogger("bridge.channels.slack.sdk")
-_SDK_LOGGER.setLevel(logging.WARNING)
-_SDK_LOGGER.propagate = False
+_TEMPLATES = Path(__file__).parent / "templates"
 
 
-def _mention(token: str) -> str:
-    if token in ("here", "channel", "everyone"):
-        return f"<!{token}>"
-    if token.startswith("S"):
-        return f"<!subteam^{token}>"
-    return f"<@{token}>"
+def templates(override_dir: Path | None) -> Templates:
+    """Slack's templates (`slack.*.j2`), every output escaped for mrkdwn."""
+    return Templates(_TEMPLATES, override_dir, escaper=escape)
 
 
 def _mrkdwn(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-class _Blocks(Renderer):
+class Blocks(Renderer):
     """Builds Slack bodies: a header, a context line, sections; coloured by severity through an attachment."""
 
     def __init__(self, templates: Templates, mentions: str) -> None:
@@ -104,7 +88,7 @@ class _Blocks(Renderer):
         chunk = ""
         for a in alerts:
             line = self._line(view, a)
-            if chunk and limits.measure(chunk) + 1 + limits.measure(line) > limits.SLACK_MAX_SECTION_TEXT:
+            if chunk and measure(chunk) + 1 + measure(line) > limits.SLACK_MAX_SECTION_TEXT:
                 blocks.append(_mrkdwn(chunk))
                 chunk = line
             else:
@@ -118,43 +102,4 @@ class _Blocks(Renderer):
         return self._body(view, [], self._head(view, 1, 1)[:1] + self._more(view, more), 1, 1)
 
     def check(self, body: Any) -> list[str]:
-        return limits.slack_violations(body)
-
-
-class SlackChannel:
-    type = "slack"
-
-    def __init__(self, name: str, settings: SlackSettings, ctx: ChannelContext) -> None:
-        self.name = name
-        self.lane = lane_key("slack", settings.webhook_url)
-        self.pace = SLACK_PACE
-        self.send_resolved = settings.send_resolved
-        self._url = settings.webhook_url
-        self._mentions = settings.mentions
-        self._ctx = ctx
-        self._templates = Templates("slack", ctx.templates_dir)
-        self._http = SessionSource(ctx.session)
-
-    def describe(self) -> str:
-        return redact_url(self._url)
-
-    def render(self, notification: Notification) -> list[Message]:
-        view = build_view(notification, self._ctx)
-        tokens = self._mentions.get(view.severity, []) if view.status == "firing" else []
-        return fit(view, _Blocks(self._templates, " ".join(_mention(t) for t in tokens)), self._ctx.max_parts)
-
-    async def send(self, message: Message) -> Result:
-        # No retry handlers: the dispatcher owns retries, backoff and Retry-After.
-        client = AsyncWebhookClient(self._url, session=self._http.get(), retry_handlers=[], logger=_SDK_LOGGER)
-        try:
-            async with asyncio.timeout(TIMEOUT_SECONDS):
-                resp = await client.send_dict(message.body)
-        except TimeoutError:
-            return Result(Outcome.RETRY, "timeout")
-        except aiohttp.ClientError:
-            return Result(Outcome.RETRY, "connection_error")
-        code = (resp.body or "").strip() if resp.status_code >= 400 else ""
-        return classify(resp.status_code, resp.headers or {}, code=code)
-
-    async def close(self) -> None:
-        await self._http.close()
+        return limits.violations(body)

@@ -1,4 +1,4 @@
-"""Email channel: multipart/alternative (text and autoescaped HTML) over SMTP, threaded per alert group."""
+"""Email channel: multipart/alternative over SMTP (aiosmtplib), threaded per alert group."""
 
 from __future__ import annotations
 
@@ -8,27 +8,21 @@ import re
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate
-from typing import Any
 
 import aiosmtplib
 
-from bridge.channels.base import ChannelContext, Message, Outcome, Result
+from bridge.channels.email import limits
+from bridge.channels.email.render import Mail, html_templates, text_templates
+from bridge.channels.email.settings import EmailSettings
 from bridge.channels.http import lane_key
-from bridge.channels.settings import EmailSettings, pace_from_rate
-from bridge.payload import Notification
-from bridge.render import limits
-from bridge.render.context import AlertView, GroupView, build_view
-from bridge.render.engine import Templates
+from bridge.model import ChannelContext, Message, Notification, Outcome, Pace, Result
+from bridge.render.context import build_view
 from bridge.render.escape import one_line
-from bridge.render.fit import Renderer, cap_alert, fit, truncate
+from bridge.render.fit import fit
 
 __all__ = ["EmailChannel", "thread_id"]
 
 TIMEOUT_SECONDS = 30.0
-MAX_DETAILED_ALERTS = 50  # past this, one line per alert reads better than pages of detail
-DETAIL_SUMMARY = 500
-DETAIL_DESCRIPTION = 4000
-LINE_SUMMARY = 200
 
 
 def _domain(address: str) -> str:
@@ -53,66 +47,34 @@ def _message_id(notification: Notification, part: int, domain: str) -> str:
     return f"<{hashlib.sha256(identity.encode()).hexdigest()[:32]}.{part}@{domain}>"
 
 
-class _Mail(Renderer):
-    def __init__(self, text: Templates, html: Templates) -> None:
-        self.text = text
-        self.html = html
-
-    def _body(
-        self, view: GroupView, alerts: list[AlertView], collapsed: bool, part: int, parts: int, more: int
-    ) -> dict:
-        variables = dict(group=view, alerts=alerts, collapsed=collapsed, part=part, parts=parts, more=more)
-        subject = one_line(self.text.render("email.subject.j2", **variables))
-        return {
-            "subject": truncate(subject, limits.EMAIL_MAX_SUBJECT)[0],
-            "text": self.text.render("email.txt.j2", **variables),
-            "html": self.html.render("email.html.j2", **variables),
-        }
-
-    def full(self, view: GroupView, alerts: list[AlertView], more: int) -> tuple[Any, bool] | None:
-        if len(alerts) > MAX_DETAILED_ALERTS:
-            return None
-        capped = [cap_alert(a, DETAIL_SUMMARY, DETAIL_DESCRIPTION) for a in alerts]
-        body = self._body(view, [a for a, _ in capped], False, 1, 1, more)
-        return body, any(cut for _, cut in capped)
-
-    def page(self, view: GroupView, alerts: list[AlertView], part: int, parts: int, more: int) -> Any:
-        lines = [cap_alert(a, LINE_SUMMARY, 0)[0] for a in alerts]
-        return self._body(view, lines, True, part, parts, more)
-
-    def minimal(self, view: GroupView, more: int) -> Any:
-        return self._body(view, [], True, 1, 1, more)
-
-    def check(self, body: Any) -> list[str]:
-        return limits.email_violations(body)
-
-
 class EmailChannel:
     type = "email"
 
     def __init__(self, name: str, settings: EmailSettings, ctx: ChannelContext) -> None:
         self.name = name
         self.lane = lane_key("email", f"{settings.host}:{settings.port}:{','.join(sorted(settings.to))}")
-        self.pace = pace_from_rate(settings.rate)  # none unless configured
-        self.send_resolved = settings.send_resolved
+        self.pace = Pace.from_rate(settings.rate)  # none unless configured
         self._s = settings
         self._ctx = ctx
         self._domain = _domain(settings.from_)
-        self._text = Templates("text", ctx.templates_dir)
-        self._html = Templates("html", ctx.templates_dir)
+        self._text = text_templates(ctx.templates_dir)
+        self._html = html_templates(ctx.templates_dir)
 
     def describe(self) -> str:
         return f"smtp://{self._s.host}:{self._s.port} ({self._s.tls}) to {len(self._s.to)} recipient(s)"
 
     def render(self, notification: Notification) -> list[Message]:
         view = build_view(notification, self._ctx)
-        messages = fit(view, _Mail(self._text, self._html), self._ctx.max_parts)
+        messages = fit(view, Mail(self._text, self._html), self._ctx.max_parts)
         thread = thread_id(notification.group_key, self._domain)
         for m in messages:
             m.body["message_id"] = _message_id(notification, m.part, self._domain)
             m.body["in_reply_to"] = thread
             m.body["references"] = thread
         return messages
+
+    def violations(self, message: Message) -> list[str]:
+        return limits.violations(message.body)
 
     def _email(self, body: dict) -> EmailMessage:
         msg = EmailMessage(policy=SMTP)

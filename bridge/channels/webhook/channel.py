@@ -1,4 +1,4 @@
-"""Generic webhook channel: the original Alertmanager payload (or a template's output) POSTed with optional headers."""
+"""Generic webhook channel: the Alertmanager payload forwarded byte for byte (or a template's output), with headers."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import json
 
 import aiohttp
 
-from bridge.channels.base import ChannelContext, Message, Outcome, Result
 from bridge.channels.http import SessionSource, classify, lane_key, redact_url
-from bridge.channels.settings import WebhookSettings, pace_from_rate
-from bridge.payload import Notification
+from bridge.channels.webhook.settings import WebhookSettings
+from bridge.model import ChannelContext, Message, Notification, Outcome, Pace, Result
 from bridge.render.context import build_view
 from bridge.render.engine import Templates
 
 __all__ = ["WebhookChannel"]
 
 TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
+_JSON = {"Content-Type": "application/json"}
 
 
 class WebhookChannel:
@@ -24,21 +24,23 @@ class WebhookChannel:
     def __init__(self, name: str, settings: WebhookSettings, ctx: ChannelContext) -> None:
         self.name = name
         self.lane = lane_key("webhook", settings.url)
-        self.pace = pace_from_rate(settings.rate)  # none unless configured
-        self.send_resolved = settings.send_resolved
+        self.pace = Pace.from_rate(settings.rate)  # none unless configured
         self._url = settings.url
         self._headers = dict(settings.headers)
         self._template = settings.template
         self._ctx = ctx
-        self._templates = Templates("text", ctx.templates_dir) if settings.template else None
         self._http = SessionSource(ctx.session)
+        # No templates of its own: a `template` is the user's, from BRIDGE_TEMPLATES_DIR.
+        self._templates = Templates(ctx.templates_dir) if settings.template and ctx.templates_dir else None
 
     def describe(self) -> str:
         return redact_url(self._url)
 
     def render(self, notification: Notification) -> list[Message]:
         if self._templates is None or self._template is None:
-            return [Message(body=notification.raw, headers={"Content-Type": "application/json"})]
+            # The body as Alertmanager sent it: same bytes, same spacing, non-ASCII as it was.
+            body = notification.body or json.dumps(notification.raw, ensure_ascii=False).encode()
+            return [Message(body=body, headers=dict(_JSON))]
         view = build_view(notification, self._ctx)
         text = self._templates.render(self._template, group=view, alerts=view.alerts, payload=notification.raw)
         try:
@@ -46,14 +48,17 @@ class WebhookChannel:
             content_type = "application/json"
         except ValueError:
             content_type = "text/plain; charset=utf-8"
-        return [Message(body=text, headers={"Content-Type": content_type})]
+        return [Message(body=text.encode(), headers={"Content-Type": content_type})]
+
+    def violations(self, message: Message) -> list[str]:
+        return []  # no documented limit: the receiver is the user's own
 
     async def send(self, message: Message) -> Result:
-        data = message.body if isinstance(message.body, str) else json.dumps(message.body)
+        body = message.body if isinstance(message.body, bytes) else json.dumps(message.body).encode()
         headers = {**message.headers, **self._headers}
         try:
             async with self._http.get().post(
-                self._url, data=data.encode(), headers=headers, timeout=TIMEOUT, allow_redirects=False
+                self._url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
             ) as resp:
                 await resp.read()
                 return classify(resp.status, resp.headers)

@@ -1,0 +1,89 @@
+"""Discord channel: execute-webhook with `wait=true`; mentions only in `content` and only for configured ids."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from bridge.channels.discord import limits
+from bridge.channels.discord.render import Embeds, markdown_templates, text_templates
+from bridge.channels.discord.settings import DiscordSettings
+from bridge.channels.http import SessionSource, classify, lane_key, redact_url
+from bridge.model import ChannelContext, Message, Notification, Outcome, Pace, Result
+from bridge.render.context import GroupView, build_view
+from bridge.render.fit import fit, truncate
+
+__all__ = ["DISCORD_PACE", "DiscordChannel"]
+
+# Discord API docs, rate limits: about 5 requests per 2 s per webhook (the headers, when given, take over).
+DISCORD_PACE = Pace(messages=5, per_seconds=2.0)
+TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
+
+
+class DiscordChannel:
+    type = "discord"
+
+    def __init__(self, name: str, settings: DiscordSettings, ctx: ChannelContext) -> None:
+        self.name = name
+        self.lane = lane_key("discord", settings.webhook_url)
+        self.pace = DISCORD_PACE
+        self._url = URL(settings.webhook_url).update_query(wait="true")  # 200 with the message, not a blind 204
+        self._settings = settings
+        self._ctx = ctx
+        self._md = markdown_templates(ctx.templates_dir)
+        self._text = text_templates(ctx.templates_dir)
+        self._http = SessionSource(ctx.session)
+
+    def describe(self) -> str:
+        return redact_url(self._settings.webhook_url)
+
+    def _head(self, view: GroupView) -> dict[str, Any]:
+        firing = view.status == "firing"
+        roles = self._settings.mention_roles.get(view.severity, []) if firing else []
+        users = self._settings.mention_users.get(view.severity, []) if firing else []
+        # Pings come only from `content`, and allowed_mentions lets through exactly the configured ids.
+        head: dict[str, Any] = {"allowed_mentions": {"parse": [], "roles": roles[:100], "users": users[:100]}}
+        content = " ".join([f"<@&{r}>" for r in roles] + [f"<@{u}>" for u in users])
+        if content:
+            head["content"] = truncate(content, limits.DISCORD_MAX_CONTENT)[0]
+        if self._settings.username:
+            head["username"] = truncate(self._settings.username, limits.DISCORD_MAX_USERNAME)[0]
+        return head
+
+    def render(self, notification: Notification) -> list[Message]:
+        view = build_view(notification, self._ctx)
+        return fit(view, Embeds(self._md, self._text, self._head(view)), self._ctx.max_parts)
+
+    def violations(self, message: Message) -> list[str]:
+        return limits.violations(message.body)
+
+    async def send(self, message: Message) -> Result:
+        data = json.dumps(message.body).encode()
+        headers = {"Content-Type": "application/json"}
+        try:
+            async with self._http.get().post(
+                self._url, data=data, headers=headers, timeout=TIMEOUT, allow_redirects=False
+            ) as resp:
+                raw = await resp.read()
+                retry_after, code = None, ""
+                if resp.status >= 400:
+                    try:
+                        answer = json.loads(raw)
+                    except ValueError:
+                        answer = None
+                    if isinstance(answer, dict):
+                        if isinstance(answer.get("retry_after"), int | float):
+                            retry_after = float(answer["retry_after"])
+                        if isinstance(answer.get("code"), int):
+                            code = str(answer["code"])
+                return classify(resp.status, resp.headers, code=code, retry_after=retry_after)
+        except TimeoutError:
+            return Result(Outcome.RETRY, "timeout")
+        except aiohttp.ClientError:
+            return Result(Outcome.RETRY, "connection_error")
+
+    async def close(self) -> None:
+        await self._http.close()
