@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from bridge.channels import CHANNEL_TYPES
+from bridge.config import ConfigError, load_config
 from bridge.model import ChannelContext
 from bridge.payload import parse_notification
 from bridge.render.context import build_view, format_duration
@@ -109,3 +112,27 @@ def test_group_counts_and_mixed_titles():
 def test_sample_payload_renders():
     view = _view(sample("firing"))
     assert view.title == "DemoFailing" and view.alerts[0].labels == {"job": "demo"}
+
+
+@pytest.mark.parametrize(
+    ("stamp", "zone", "shown"),
+    [
+        pytest.param("2024-05-01T17:30:00+05:30", None, "2024-05-01 12:00:00 UTC", id="offset-to-utc"),
+        pytest.param("2024-05-01T14:00:00+02:00", None, "2024-05-01 12:00:00 UTC", id="cest-to-utc"),
+        pytest.param("2024-05-01T12:00:00Z", "Europe/Berlin", "2024-05-01 14:00:00 CEST", id="utc-to-berlin"),
+        pytest.param("2024-01-01T12:00:00Z", "Asia/Kolkata", "2024-01-01 17:30:00 IST", id="utc-to-kolkata"),
+    ],
+)
+def test_times_are_shown_in_one_zone(stamp, zone, shown):
+    body = sample()
+    body["alerts"][0]["startsAt"] = stamp
+    tz = ZoneInfo(zone) if zone else None
+    view = build_view(parse_notification(body), ChannelContext(session=None, timezone=tz))
+    assert view.alerts[0].started == shown
+
+
+def test_bridge_timezone_is_validated():
+    assert load_config({"BRIDGE_TIMEZONE": "Europe/Berlin"}, CHANNEL_TYPES).timezone == ZoneInfo("Europe/Berlin")
+    assert load_config({"BRIDGE_TIMEZONE": "UTC"}, CHANNEL_TYPES).timezone is None
+    with pytest.raises(ConfigError, match="BRIDGE_TIMEZONE"):
+        load_config({"BRIDGE_TIMEZONE": "Mars/Olympus"}, CHANNEL_TYPES)
