@@ -20,6 +20,7 @@ __all__ = ["TEAMS_PACE", "TeamsChannel"]
 # Teams docs (connectors-using, rate limiting): more than 4 requests in 1 s, or 60 in 30 s, to one webhook is
 # answered 429. Bursts of 4, one burst per 2.1 s: never more than 4 in a second, nor 15 × 4 = 60 in 30 s.
 TEAMS_PACE = Pace(messages=4, per_seconds=2.1)
+_RATE = TEAMS_PACE.messages / TEAMS_PACE.per_seconds
 TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
 
 
@@ -40,7 +41,10 @@ class TeamsChannel:
     def __init__(self, name: str, settings: TeamsSettings, ctx: ChannelContext) -> None:
         self.name = name
         self.lane = lane_key("teams", settings.webhook_url)
-        self.pace = TEAMS_PACE
+        # The `rate` option may only slow the lane down: a faster one would collect 429s.
+        configured = Pace.from_rate(settings.rate)
+        slower = configured is not None and configured.messages / configured.per_seconds < _RATE
+        self.pace = configured if slower else TEAMS_PACE
         self._secret_url = settings.webhook_url
         # Sent exactly as configured: re-quoting the query would break its signature (`sp=%2Ftriggers…&sig=…`).
         self._url = URL(settings.webhook_url, encoded=True)
