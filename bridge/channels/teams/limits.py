@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
+
+from bridge.render.escape import safe_url
 
 __all__ = [
     "ADAPTIVE_CARD_CONTENT_TYPE",
@@ -42,16 +43,6 @@ def serialise(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _http(url: Any) -> bool:
-    if not isinstance(url, str):
-        return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
 def _actions(actions: Any, where: str, problems: list[str]) -> None:
     if not isinstance(actions, list):
         problems.append(f"{where} is not a list")
@@ -62,7 +53,7 @@ def _actions(actions: Any, where: str, problems: list[str]) -> None:
         kind = action.get("type") if isinstance(action, dict) else None
         if kind not in _ACTION_TYPES:
             problems.append(f"{where}[{i}]: unknown action type {str(kind)[:40]!r}")
-        elif kind == "Action.OpenUrl" and not _http(action.get("url")):
+        elif kind == "Action.OpenUrl" and not (isinstance(action.get("url"), str) and safe_url(action["url"])):
             problems.append(f"{where}[{i}]: url is not an http(s) URL")  # the value is not echoed
 
 

@@ -25,9 +25,8 @@ LINE_MAX = 600
 # More alerts than this in detail would be a wall of containers: collapse to one line per alert instead.
 FULL_MAX_ALERTS = 10
 
-# Container styles and TextBlock colours of Adaptive Cards 1.4, by severity; resolved is "good" (green).
-_STYLES = {"critical": "attention", "warning": "warning", "info": "accent"}
-_COLOURS = {"critical": "attention", "warning": "warning", "info": "accent"}
+# Adaptive Cards 1.4 name container styles and text colours alike; by severity, and "good" (green) when resolved.
+_SEVERITY_STYLES = {"critical": "attention", "warning": "warning", "info": "accent"}
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -38,11 +37,11 @@ def templates(override_dir: Path | None) -> Templates:
 
 
 def _style(status: str, severity: str) -> str:
-    return "good" if status == "resolved" else _STYLES.get(severity, "emphasis")
+    return "good" if status == "resolved" else _SEVERITY_STYLES.get(severity, "emphasis")
 
 
 def _colour(status: str, severity: str) -> str:
-    return "good" if status == "resolved" else _COLOURS.get(severity, "default")
+    return "good" if status == "resolved" else _SEVERITY_STYLES.get(severity, "default")
 
 
 def _text(text: str, **props: Any) -> dict[str, Any]:
