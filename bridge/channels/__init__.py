@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.channels import console, discord, email, slack, webhook
+from bridge.channels import console, discord, email, slack, teams, webhook
 from bridge.model import Channel, ChannelContext, ChannelSettings, ChannelType
 
 __all__ = ["CHANNEL_TYPES", "create_channel"]
@@ -10,6 +10,7 @@ __all__ = ["CHANNEL_TYPES", "create_channel"]
 CHANNEL_TYPES: dict[str, ChannelType] = {
     "slack": slack.SLACK,
     "discord": discord.DISCORD,
+    "teams": teams.TEAMS,
     "email": email.EMAIL,
     "webhook": webhook.WEBHOOK,
     "console": console.CONSOLE,
