@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hmac
 import json
 import logging
 import os
@@ -18,12 +15,22 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bridge.channels.base import Channel, ChannelContext, ChannelSettings
-from bridge.config import BridgeConfig, ConfigError, build_channels, load_config, route_label, select_channels
+from bridge.config import (
+    BridgeConfig,
+    ConfigError,
+    build_channels,
+    load_config,
+    logged_secrets,
+    route_label,
+    select_channels,
+)
 from bridge.dispatch import Dispatcher
 from bridge.keys import STATE
 from bridge.metrics import BridgeMetrics
 from bridge.outbox import Outbox, OutboxError, QueueFull, dedupe_key
 from bridge.payload import PayloadError, parse_notification
+from common.auth import check_authorization
+from common.logs import add_secrets
 
 __all__ = ["BridgeState", "channel_context", "create_app"]
 
@@ -65,6 +72,7 @@ class BridgeState:
         """Re-read configuration and templates; on any error keep running with the old ones."""
         try:
             config = load_config(os.environ if self.env is None else self.env)
+            add_secrets(None, logged_secrets(config))  # a reload can bring new webhook URLs
             channels = build_channels(config, channel_context(config, self.session), self.channel_factory)
         except ConfigError as exc:
             log.error("reload failed, keeping the previous configuration", extra={"error": str(exc)})
@@ -85,29 +93,13 @@ def _error(status: int, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers or None)
 
 
-def _authorized(header: str, token: str) -> bool:
-    """Bearer <token>, or Basic with the token as password; compared in constant time."""
-    scheme, _, value = header.partition(" ")
-    scheme = scheme.lower()
-    if scheme == "bearer":
-        given = value.strip()
-    elif scheme == "basic":
-        try:
-            given = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-    else:
-        return False
-    return hmac.compare_digest(given.encode(), token.encode())
-
-
 @web.middleware
 async def _auth(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
     state = request.app[STATE]
     token = state.config.token
     if token is None or request.path in OPEN_PATHS:
         return await handler(request)
-    if not _authorized(request.headers.get("Authorization", ""), token):
+    if not check_authorization(request.headers.get("Authorization"), token):
         state.metrics.rejected.labels("unauthorized").inc()
         return _error(
             401,

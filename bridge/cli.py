@@ -20,11 +20,12 @@ from aiohttp import web
 
 from bridge.app import channel_context, create_app
 from bridge.channels.base import Channel, Outcome
-from bridge.config import BridgeConfig, ConfigError, build_channels, load_config
+from bridge.config import BridgeConfig, ConfigError, build_channels, load_config, logged_secrets
 from bridge.dispatch import backoff_delay
 from bridge.keys import STATE
-from bridge.logging import setup_logging
 from bridge.payload import Notification, PayloadError, parse_notification
+from common import program_version
+from common.logs import setup_logging
 
 __all__ = ["main", "sample_payload"]
 
@@ -249,6 +250,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Alertmanager webhooks to Slack, Discord, email and webhooks. Configured by environment "
         "variables (BRIDGE_*, SLACK_WEBHOOK_URL, ...) and the optional BRIDGE_CONFIG YAML.",
     )
+    p.add_argument("--version", action="version", version=program_version("alert-bridge"))
     sub = p.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the bridge (the default)")
     st = sub.add_parser("send-test", help="send a sample notification through the configured channels")
@@ -268,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"alert-bridge: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, logged_secrets(config))
     try:
         if args.command in (None, "serve"):
             return _serve(config)

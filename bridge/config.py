@@ -16,6 +16,10 @@ import yaml
 from pydantic import ValidationError
 
 from bridge.payload import Notification
+from common.durations import parse_duration
+from common.errors import ConfigError
+from common.secrets import read_secret as _env_secret
+from common.sizes import parse_size
 
 if TYPE_CHECKING:
     from bridge.channels.base import Channel, ChannelContext, ChannelSettings
@@ -27,6 +31,7 @@ __all__ = [
     "Route",
     "build_channels",
     "load_config",
+    "logged_secrets",
     "parse_duration",
     "parse_size",
     "route_label",
@@ -37,10 +42,6 @@ DEFAULT_ROUTE = "default"  # the `route` label of POST /alerts
 _ENV_CHANNELS = ("slack", "discord", "email", "webhook")
 _ROUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-class ConfigError(ValueError):
-    """The configuration is unusable; the message names the variable or file and key."""
 
 
 @dataclass(frozen=True)
@@ -106,57 +107,17 @@ class BridgeConfig:
 
 # ---------------------------------------------------------------- value parsers
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib|k|m|g)?$", re.IGNORECASE)
-_SIZE_UNITS = {
-    None: 1,
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "k": 1024,
-    "m": 1024**2,
-    "g": 1024**3,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-}
 
-
-def parse_duration(text: str, name: str) -> float:
-    """'90s', '2m', '1h30m', '24h' or plain seconds → seconds; ConfigError naming `name` otherwise."""
-    value = text.strip().lower()
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    parts = _DURATION_PART.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        raise ConfigError(f"{name}: not a duration: {text!r} (use e.g. 30s, 2m, 24h)")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-
-
-def parse_size(text: str, name: str) -> int:
-    """'16MiB', '512KiB', '10MB' or plain bytes → bytes."""
-    m = _SIZE.match(text.strip())
-    if not m:
-        raise ConfigError(f"{name}: not a size: {text!r} (use e.g. 16MiB, 512KiB)")
-    unit = m.group(2).lower() if m.group(2) else None
-    return int(float(m.group(1)) * _SIZE_UNITS[unit])
-
-
-def _env_secret(env: Mapping[str, str], name: str) -> str | None:
-    """`NAME`, or the stripped content of the file named by `NAME_FILE`."""
-    if env.get(name):
-        return env[name]
-    path = env.get(f"{name}_FILE")
-    if not path:
-        return None
-    try:
-        return Path(path).read_text().strip()
-    except OSError as exc:
-        raise ConfigError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+def logged_secrets(config: BridgeConfig) -> list[str]:
+    """Values the logs must never show: the token, webhook URLs (their paths too, see common.logs), passwords."""
+    found = [config.token] if config.token else []
+    for settings in config.channels.values():
+        for key in ("webhook_url", "url", "password"):
+            value = getattr(settings, key, None)
+            if isinstance(value, str) and value:
+                found.append(value)
+        found.extend(v for v in (getattr(settings, "headers", None) or {}).values() if isinstance(v, str) and v)
+    return found
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:

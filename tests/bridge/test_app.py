@@ -13,7 +13,7 @@ from aiohttp import web
 from bridge.app import create_app
 from bridge.config import load_config
 from bridge.keys import STATE
-from bridge.logging import JsonFormatter
+from common.logs import JsonFormatter
 from tests.bridge.test_dispatch import Destination, eventually, payload, post, sample
 
 TOKEN = "am-bridge-token"
@@ -146,4 +146,4 @@ def test_json_log_lines_carry_the_extra_fields():
     record.attempts = 3
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "delivery failed" and line["level"] == "warning"
-    assert line["channel"] == "slack" and line["attempts"] == 3 and line["ts"].endswith("+00:00")
+    assert line["channel"] == "slack" and line["attempts"] == 3 and line["ts"].endswith("Z")

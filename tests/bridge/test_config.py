@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.config import ConfigError, load_config, parse_duration, parse_size, select_channels
+from bridge.config import ConfigError, load_config, select_channels
 from bridge.payload import parse_notification
 from tests.bridge.test_dispatch import payload
 
@@ -24,21 +24,6 @@ default_channels: [team-mail]
 """
 
 SMTP = {"SMTP_HOST": "smtp.example.com", "EMAIL_FROM": "bridge@example.com", "SMTP_PASSWORD": "pw-secret"}
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("2m", 120), ("90s", 90), ("1h30m", 5400), ("24h", 86400), ("1.5", 1.5), ("250ms", 0.25), ("1d", 86400)],
-)
-def test_parse_duration(text, seconds):
-    assert parse_duration(text, "X") == seconds
-
-
-@pytest.mark.parametrize(
-    ("text", "size"), [("16MiB", 16 * 1024**2), ("512KiB", 524288), ("10MB", 10_000_000), ("1234", 1234)]
-)
-def test_parse_size(text, size):
-    assert parse_size(text, "X") == size
 
 
 def test_defaults_give_a_console_channel():

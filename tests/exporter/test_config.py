@@ -7,33 +7,9 @@ import sys
 
 import pytest
 
-from exporter.config import VARIABLES, ConfigError, Window, format_duration, load_config, parse_duration, parse_size
+from exporter.config import VARIABLES, ConfigError, Window, format_duration, load_config
 
 URL = {"LLM_PROXY_URL": "http://127.0.0.1:8000/metrics"}
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("15", 15.0),
-        ("15s", 15.0),
-        ("500ms", 0.5),
-        ("1m", 60.0),
-        ("1.5m", 90.0),
-        ("1h", 3600.0),
-        ("1d", 86400.0),
-        ("1h30m", 5400.0),
-        ("2s500ms", 2.5),
-    ],
-)
-def test_parse_duration(text, seconds):
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "abc", "-1s", "1y", "1 h 2m", "nan", "inf", "1e3"])
-def test_parse_duration_rejects(text):
-    with pytest.raises(ValueError):
-        parse_duration(text)
 
 
 @pytest.mark.parametrize(
@@ -41,21 +17,6 @@ def test_parse_duration_rejects(text):
 )
 def test_format_duration(seconds, label):
     assert format_duration(seconds) == label
-
-
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [
-        ("1024", 1024),
-        ("64MiB", 64 * 1024**2),
-        ("10MB", 10_000_000),
-        ("1k", 1000),
-        ("2KiB", 2048),
-        ("1GiB", 1024**3),
-    ],
-)
-def test_parse_size(text, size):
-    assert parse_size(text) == size
 
 
 def test_defaults():
