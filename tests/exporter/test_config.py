@@ -73,7 +73,7 @@ def test_prices_file(tmp_path):
         pytest.param({**URL, "EXPORTER_POLL_INTERVAL": "0"}, "EXPORTER_POLL_INTERVAL", "longer", id="poll-zero"),
         pytest.param({**URL, "EXPORTER_WINDOWS": "5s"}, "EXPORTER_WINDOWS", "two polls", id="window-short"),
         pytest.param({**URL, "EXPORTER_WINDOWS": "1m,x"}, "EXPORTER_WINDOWS", "duration", id="window-bad"),
-        pytest.param({**URL, "EXPORTER_BASELINE": "1y"}, "EXPORTER_BASELINE", "duration", id="baseline"),
+        pytest.param({**URL, "EXPORTER_BASELINE": "1.5h"}, "EXPORTER_BASELINE", "duration", id="baseline"),
         pytest.param({**URL, "EXPORTER_LISTEN": "9470"}, "EXPORTER_LISTEN", "host:port", id="listen"),
         pytest.param({**URL, "EXPORTER_GROUP_BY": "model,le"}, "EXPORTER_GROUP_BY", "le", id="group-by-le"),
         pytest.param({**URL, "EXPORTER_GROUP_BY": "mo-del"}, "EXPORTER_GROUP_BY", "label", id="group-by-bad"),
