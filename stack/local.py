@@ -252,7 +252,7 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
                     "BRIDGE_DATA_DIR": str(run / "bridge-data"),
                     "BRIDGE_CONSOLE": "1" if s.bridge_console else "0",
                     # Scaled like Alertmanager's repeat_interval, so reminders are not taken for duplicates.
-                    "BRIDGE_DEDUPE_WINDOW": f"{s.scaled_seconds('2m')}s",
+                    "BRIDGE_DEDUPE_WINDOW": _num(s.scaled_seconds("2m")),
                 },
                 on_stdout_line=on_bridge_line,
             )
@@ -289,4 +289,5 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
 def _num(value: float | Fraction) -> str:
     """A number as the children's flags take it: `60`, `0.25`."""
     f = float(value)
-    return str(int(f)) if f.is_integer() else f"{f:g}"
+    # Never an exponent (`1e-05`): durations are Prometheus syntax or plain decimal seconds.
+    return str(int(f)) if f.is_integer() else f"{f:.6f}".rstrip("0").rstrip(".")
