@@ -171,10 +171,12 @@ class ProcessGroup:
 
 
 @contextlib.contextmanager
-def running(name: str, argv: Sequence[str], env: Mapping[str, str], log: Path) -> Iterator[Proc]:
-    """Run `argv` for the duration of the context (output to `log`, truncated); its whole group is stopped
-    whatever happens."""
-    proc = _spawn(name, argv, log, env, append=False)
+def running(
+    name: str, argv: Sequence[str], env: Mapping[str, str] | None, log: Path, cwd: Path | None = None
+) -> Iterator[Proc]:
+    """Run `argv` for the duration of the context (output to `log`, truncated; `env` None: this process's);
+    its whole group is stopped whatever happens."""
+    proc = _spawn(name, argv, log, env, cwd, append=False)
     try:
         yield proc
     finally:
