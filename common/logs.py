@@ -44,6 +44,7 @@ class RedactFilter(logging.Filter):
         super().__init__()
         self._lock = threading.Lock()
         self._secrets: tuple[str, ...] = ()
+        self._patterns: tuple[str, ...] = ()
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
@@ -52,25 +53,25 @@ class RedactFilter(logging.Filter):
         for secret in secrets:
             if secret and secret.strip():
                 found |= _variants(secret.strip())
+        # Also each one as it looks inside a JSON string (quotes, backslashes escaped), for the final pass.
+        escaped = {json.dumps(s, ensure_ascii=False)[1:-1] for s in found} - found
         with self._lock:
-            # Longest first, so a URL is replaced whole before its path is looked for.
             self._secrets = tuple(sorted(found, key=len, reverse=True))
+            # Longest first, so that a URL is replaced whole before its path is looked for.
+            self._patterns = tuple(sorted(found | escaped, key=len, reverse=True))
 
     def redact(self, text: str) -> str:
         """`text` with every registered secret (and its JSON-escaped form) replaced by ***."""
-        for secret in self._secrets:
+        for secret in self._patterns:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-            escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
-            if escaped != secret and escaped in text:
-                text = text.replace(escaped, REDACTED)
         return text
 
     def _value(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.redact(value)
-        if isinstance(value, (list, tuple)):
-            return type(value)(self._value(v) for v in value)
+        if isinstance(value, (list, tuple)):  # a plain list either way: JSON has nothing else (namedtuples too)
+            return [self._value(v) for v in value]
         if isinstance(value, dict):
             return {k: self._value(v) for k, v in value.items()}
         return value
