@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.procs import Proc, cpu_seconds, free_port, memory_kib, running, wait_ready
+from common.processes import Proc, cpu_seconds, free_port, memory_kib, running, wait_ready
 
 __all__ = ["Line", "main"]
 

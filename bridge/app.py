@@ -28,6 +28,7 @@ from bridge.outbox import Outbox, OutboxError, QueueFull, dedupe_key
 from bridge.payload import PayloadError, parse_notification
 from bridge.routing import route_label, select_channels
 from common.auth import check_authorization
+from common.logs import add_secrets
 
 __all__ = ["build_channels", "channel_context", "create_app", "reload"]
 
@@ -69,6 +70,7 @@ async def reload(app: web.Application) -> bool:
     state = app[STATE]
     try:
         config = load_config(os.environ if state.env is None else state.env, CHANNEL_TYPES)
+        add_secrets(None, config.secrets())  # a reload can bring new webhook URLs
         channels = build_channels(config, channel_context(config, app[SESSION]), state.create_channel)
     except ConfigError as exc:
         log.error("reload failed, keeping the previous configuration", extra={"error": str(exc)})

@@ -23,6 +23,7 @@ from bridge.config import BridgeConfig, ConfigError, load_config
 from bridge.dispatch import backoff_delay
 from bridge.model import Channel, Notification, Outcome
 from bridge.payload import PayloadError, parse_notification
+from common import program_version
 from common.logs import setup_logging
 
 __all__ = ["main", "sample_payload"]
@@ -221,6 +222,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Alertmanager webhooks to Slack, Discord, email and webhooks. Configured by environment "
         "variables (BRIDGE_*, SLACK_WEBHOOK_URL, ...) and the optional BRIDGE_CONFIG YAML.",
     )
+    p.add_argument("--version", action="version", version=program_version("alert-bridge"))
     sub = p.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the bridge (the default)")
     st = sub.add_parser("send-test", help="send a sample notification through the configured channels")

@@ -1,4 +1,4 @@
-"""The one configuration error type."""
+"""The one configuration error type of every program in the project."""
 
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from common.logs import setup_logging
 from exporter.app import create_app
 from exporter.config import ConfigError, load_config
-from exporter.logs import setup_logging
 
 __all__ = ["main"]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from common.auth import check_authorization
 from exporter.config import Config
 from exporter.expose import CONTENT_TYPE, accepts_gzip
 from exporter.keys import AppKeys
@@ -30,12 +30,8 @@ _INDEX = """<!doctype html>
 
 
 def _authorized(request: web.Request, token: str | None) -> bool:
-    if token is None:
-        return True
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+    # Bearer only: the README promises Prometheus' bearer-token scrape, nothing else.
+    return token is None or check_authorization(request.headers.get("Authorization"), token, allow_basic=False)
 
 
 def _scrape_budget(request: web.Request) -> float:

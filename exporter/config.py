@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from common import program_version
+from common.durations import parse_duration
+from common.errors import ConfigError
+from common.secrets import env_value, read_secret
+from common.sizes import parse_size
 from exporter.prices import Prices, PricesError, load_prices
 
 __all__ = [
@@ -21,25 +26,24 @@ __all__ = [
     "Window",
     "format_duration",
     "load_config",
-    "parse_duration",
-    "parse_size",
     "upstream_label",
 ]
 
 
-class ConfigError(ValueError):
-    """The configuration is unusable; the message names the variable and what is wrong."""
-
-
 @dataclass(frozen=True)
 class Variable:
-    """One setting: its environment variable, its flag, a help line and the default as text."""
+    """One setting: its environment variable, its flag, a help line, the default as text and its kind.
+
+    `kind` says how the text is read: "duration" (common.durations), "durations" (comma-separated), "size"
+    (common.sizes), "bool" (the flag also works as a bare switch) or "" for anything else.
+    """
 
     env: str
     flag: str
     help: str
     default: str | None = None
     secret: bool = False
+    kind: str = ""
 
 
 VARIABLES: tuple[Variable, ...] = (
@@ -47,14 +51,19 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LLM_PROXY_TOKEN", "--proxy-token", "Bearer token sent upstream (prefer the _FILE form)", secret=True),
     Variable("LLM_PROXY_TOKEN_FILE", "--proxy-token-file", "file holding the upstream Bearer token"),
     Variable(
-        "LLM_PROXY_TIMEOUT", "--proxy-timeout", "timeout of one upstream scrape (capped at the poll interval)", "10s"
+        "LLM_PROXY_TIMEOUT",
+        "--proxy-timeout",
+        "timeout of one upstream scrape (capped at the poll interval)",
+        "10s",
+        kind="duration",
     ),
     Variable("LLM_PROXY_CA_FILE", "--proxy-ca-file", "CA bundle for TLS to the upstream (default: system CAs)"),
     Variable(
         "LLM_PROXY_TLS_INSECURE",
         "--proxy-tls-insecure",
-        "skip TLS verification of the upstream (logged loudly)",
+        "skip TLS verification of the upstream (logged loudly); the bare flag means true",
         "false",
+        kind="bool",
     ),
     Variable("EXPORTER_LISTEN", "--listen", "host:port to serve on", "0.0.0.0:9470"),
     Variable(
@@ -64,9 +73,17 @@ VARIABLES: tuple[Variable, ...] = (
         secret=True,
     ),
     Variable("EXPORTER_TOKEN_FILE", "--token-file", "file holding the Bearer token required on /metrics"),
-    Variable("EXPORTER_POLL_INTERVAL", "--poll-interval", "time between upstream polls (seconds, or 15s, 1m)", "15"),
-    Variable("EXPORTER_WINDOWS", "--windows", "windows of the derived metrics, comma-separated", "1m,5m"),
-    Variable("EXPORTER_BASELINE", "--baseline", "how far back the surge ratios look", "1h"),
+    Variable(
+        "EXPORTER_POLL_INTERVAL",
+        "--poll-interval",
+        "time between upstream polls (seconds, or 15s, 1m)",
+        "15",
+        kind="duration",
+    ),
+    Variable(
+        "EXPORTER_WINDOWS", "--windows", "windows of the derived metrics, comma-separated", "1m,5m", kind="durations"
+    ),
+    Variable("EXPORTER_BASELINE", "--baseline", "how far back the surge ratios look", "1h", kind="duration"),
     Variable("EXPORTER_GROUP_BY", "--group-by", "labels kept on derived metrics, comma-separated", "model"),
     Variable(
         "EXPORTER_MAX_SERIES",
@@ -81,28 +98,16 @@ VARIABLES: tuple[Variable, ...] = (
         "seconds; a request slower than this is slow (keep equal to the latency alert's)",
         "2",
     ),
-    Variable("EXPORTER_MAX_BODY", "--max-body", "largest upstream answer accepted (bytes, or 64MiB, 10MB)", "64MiB"),
+    Variable(
+        "EXPORTER_MAX_BODY",
+        "--max-body",
+        "largest upstream answer accepted (bytes, or 64MiB, 10MB; every unit a power of 1024)",
+        "64MiB",
+        kind="size",
+    ),
     Variable("EXPORTER_LOG_LEVEL", "--log-level", "debug, info, warning or error", "info"),
 )
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {
-    "b": 1,
-    "k": 1000,
-    "kb": 1000,
-    "ki": 1024,
-    "kib": 1024,
-    "m": 1000**2,
-    "mb": 1000**2,
-    "mi": 1024**2,
-    "mib": 1024**2,
-    "g": 1000**3,
-    "gb": 1000**3,
-    "gi": 1024**3,
-    "gib": 1024**3,
-}
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -160,17 +165,6 @@ class Config:
         return tuple(s for s in (self.upstream_token, self.token) if s)
 
 
-def parse_duration(text: str) -> float:
-    """'15' (seconds), '500ms', '15s', '1.5m', '1h30m', '1d' → seconds; ValueError otherwise."""
-    value = text.strip()
-    if re.fullmatch(r"\d+(?:\.\d+)?", value):
-        return float(value)
-    parts = _DURATION_PART.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        raise ValueError(f"expected a duration like 15s, 1m or 1h30m, got {text!r}")
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
-
-
 def format_duration(seconds: float) -> str:
     """Seconds → the shortest exact label: 60 → '1m', 300 → '5m', 90 → '90s', 0.5 → '500ms'."""
     for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
@@ -178,15 +172,6 @@ def format_duration(seconds: float) -> str:
         if count >= 1 and math.isclose(count, round(count), abs_tol=1e-9):
             return f"{round(count)}{unit}"
     return f"{round(seconds * 1000)}ms"
-
-
-def parse_size(text: str) -> int:
-    """'1024', '10KB', '64MiB', '1G' → bytes (KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024)."""
-    m = _SIZE.match(text)
-    if not m:
-        raise ValueError(f"expected a size like 64MiB or 10MB, got {text!r}")
-    unit = (m.group(2) or "b").lower()
-    return int(float(m.group(1)) * _SIZE_UNITS[unit])
 
 
 def upstream_label(url: str) -> str:
@@ -204,27 +189,13 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="llm-exporter", description="Metrics sidecar for an LLM auth proxy.", epilog=epilog
     )
+    p.add_argument("--version", action="version", version=program_version("llm-exporter"))
     for var in VARIABLES:
         default = f" (default: {var.default})" if var.default is not None else ""
-        p.add_argument(var.flag, dest=var.env, metavar=var.env, default=None, help=f"{var.help}{default}")
+        # A bool flag alone means true (`--proxy-tls-insecure`); `--proxy-tls-insecure false` still works.
+        switch = {"nargs": "?", "const": "true"} if var.kind == "bool" else {}
+        p.add_argument(var.flag, dest=var.env, metavar=var.env, default=None, help=f"{var.help}{default}", **switch)
     return p
-
-
-def _read_token(values: Mapping[str, str | None], name: str) -> str | None:
-    direct, path = values.get(name), values.get(f"{name}_FILE")
-    if direct and path:
-        raise ConfigError(f"{name} and {name}_FILE are both set: set only one")
-    if path:
-        try:
-            token = Path(path).read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
-        if not token:
-            raise ConfigError(f"{name}_FILE: {path} is empty")
-        return token
-    if direct is not None and not direct.strip():
-        raise ConfigError(f"{name} is set but empty")
-    return direct.strip() if direct else None
 
 
 def _urls(raw: str | None) -> tuple[str, ...]:
@@ -252,10 +223,7 @@ def _urls(raw: str | None) -> tuple[str, ...]:
 
 
 def _duration(values: Mapping[str, str | None], name: str, minimum: float = 0.0) -> float:
-    try:
-        seconds = parse_duration(values[name] or "")
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
+    seconds = parse_duration(values[name] or "", name)
     if seconds <= minimum:
         raise ConfigError(f"{name}: must be longer than {format_duration(minimum) if minimum else '0'}")
     return seconds
@@ -266,10 +234,7 @@ def _windows(raw: str, poll: float) -> tuple[Window, ...]:
     for part in raw.split(","):
         if not part.strip():
             continue
-        try:
-            s = parse_duration(part)
-        except ValueError as exc:
-            raise ConfigError(f"EXPORTER_WINDOWS: {exc}") from None
+        s = parse_duration(part, "EXPORTER_WINDOWS")
         if s <= poll:
             raise ConfigError(
                 f"EXPORTER_WINDOWS: window {part.strip()} must be longer than EXPORTER_POLL_INTERVAL "
@@ -304,11 +269,12 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
     values: dict[str, str | None] = {}
     for var in VARIABLES:
         flag_value = args.get(var.env)
-        values[var.env] = flag_value if flag_value is not None else env.get(var.env, var.default)
+        # An empty variable keeps the default: Compose passes unset variables as empty strings.
+        values[var.env] = flag_value if flag_value is not None else (env_value(env, var.env) or var.default)
 
     urls = _urls(values["LLM_PROXY_URL"])
-    upstream_token = _read_token(values, "LLM_PROXY_TOKEN")
-    token = _read_token(values, "EXPORTER_TOKEN")
+    upstream_token = read_secret(values, "LLM_PROXY_TOKEN")
+    token = read_secret(values, "EXPORTER_TOKEN")
     poll = _duration(values, "EXPORTER_POLL_INTERVAL")
     if poll < 0.1:
         raise ConfigError("EXPORTER_POLL_INTERVAL: must be at least 100ms")
@@ -340,10 +306,7 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
     if not (threshold > 0 and math.isfinite(threshold)):
         raise ConfigError("EXPORTER_LATENCY_THRESHOLD: must be a positive number of seconds")
 
-    try:
-        max_body = parse_size(values["EXPORTER_MAX_BODY"] or "")
-    except ValueError as exc:
-        raise ConfigError(f"EXPORTER_MAX_BODY: {exc}") from None
+    max_body = parse_size(values["EXPORTER_MAX_BODY"] or "", "EXPORTER_MAX_BODY")
     if max_body < 1024:
         raise ConfigError("EXPORTER_MAX_BODY: must be at least 1KiB")
 

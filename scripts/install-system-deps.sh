@@ -2,6 +2,20 @@
 # Installs Debian's prometheus and prometheus-alertmanager (with promtool and amtool) without letting the
 # packages start system services. Does nothing when the binaries are already there.
 set -euo pipefail
+usage() {
+  cat <<'EOF_USAGE'
+Usage: scripts/install-system-deps.sh [--help]
+
+Installs Debian's prometheus and prometheus-alertmanager packages (which bring promtool and amtool) with
+apt-get, as root, without starting their system services. Does nothing when all four binaries are on PATH.
+Used by `make venv` / `make test` / `make demo`.
+EOF_USAGE
+}
+case "${1:-}" in
+  "") ;;
+  -h|--help) usage; exit 0 ;;
+  *) echo "install-system-deps: unknown argument: $1 (see --help)" >&2; exit 2 ;;
+esac
 need=0
 for bin in prometheus promtool prometheus-alertmanager amtool; do
   command -v "$bin" >/dev/null || need=1

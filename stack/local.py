@@ -8,7 +8,6 @@ import secrets
 import shutil
 import socket
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -16,8 +15,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from common.processes import Proc, ProcessGroup, wait_ready
 from stack.configs import DEFAULT_PORTS, DEPLOY_DIR, Ports, render_alertmanager, render_prometheus, write_secret
-from stack.processes import Proc, ProcessGroup
 from stack.timescale import format_duration, parse_duration
 
 __all__ = [
@@ -138,20 +137,10 @@ def http_get(url: str, token: str | None = None, timeout: float = 2.0) -> tuple[
 
 
 def _wait(stack: LocalStack, proc: Proc, url: str, token: str | None = None) -> None:
-    deadline = time.monotonic() + stack.settings.ready_timeout
-    last = ""
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            raise StackError(f"{proc.name} exited with {proc.popen.returncode} during start:\n{proc.tail(30)}")
-        try:
-            status, _ = http_get(url, token, timeout=1)
-            if status == 200:
-                return
-            last = f"HTTP {status}"
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.1)
-    raise StackError(f"{proc.name} not ready at {url} after {stack.settings.ready_timeout}s ({last}):\n{proc.tail(30)}")
+    try:
+        wait_ready(url, proc, stack.settings.ready_timeout, {"Authorization": f"Bearer {token}"} if token else None)
+    except (RuntimeError, TimeoutError) as exc:
+        raise StackError(f"{exc}") from None
 
 
 def _base_env() -> dict[str, str]:
@@ -246,9 +235,9 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
                     "EXPORTER_LISTEN": f"127.0.0.1:{p.exporter}",
                     "EXPORTER_TOKEN_FILE": str(prom_cfg.parent / "secrets" / "exporter_token"),
                     "EXPORTER_POLL_INTERVAL": _num(s.scaled_seconds(_EXPORTER_POLL)),
-                    # Plain seconds: the sidecar takes `2.5s`, not compound durations like `2s500ms`.
-                    "EXPORTER_WINDOWS": ",".join(f"{_num(s.scaled_seconds(w))}s" for w in _EXPORTER_WINDOWS),
-                    "EXPORTER_BASELINE": f"{_num(s.scaled_seconds(_EXPORTER_BASELINE))}s",
+                    # Bare seconds: a scaled window can be fractional (2.5), which no unit form can say.
+                    "EXPORTER_WINDOWS": ",".join(_num(s.scaled_seconds(w)) for w in _EXPORTER_WINDOWS),
+                    "EXPORTER_BASELINE": _num(s.scaled_seconds(_EXPORTER_BASELINE)),
                 },
             )
             _wait(stack, stack.procs["exporter"], f"{stack.url('exporter')}/readyz")
@@ -263,7 +252,7 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
                     "BRIDGE_DATA_DIR": str(run / "bridge-data"),
                     "BRIDGE_CONSOLE": "1" if s.bridge_console else "0",
                     # Scaled like Alertmanager's repeat_interval, so reminders are not taken for duplicates.
-                    "BRIDGE_DEDUPE_WINDOW": f"{s.scaled_seconds('2m')}s",
+                    "BRIDGE_DEDUPE_WINDOW": _num(s.scaled_seconds("2m")),
                 },
                 on_stdout_line=on_bridge_line,
             )
@@ -300,4 +289,5 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
 def _num(value: float | Fraction) -> str:
     """A number as the children's flags take it: `60`, `0.25`."""
     f = float(value)
-    return str(int(f)) if f.is_integer() else f"{f:g}"
+    # Never an exponent (`1e-05`): durations are Prometheus syntax or plain decimal seconds.
+    return str(int(f)) if f.is_integer() else f"{f:.6f}".rstrip("0").rstrip(".")

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from common import durations as common_durations
+
 __all__ = ["DURATION_KEYS", "format_duration", "parse_duration", "scale_durations"]
 
 _UNITS_MS = {
@@ -28,7 +30,6 @@ _UNITS_MS = {
     "ms": 1,
 }
 _DURATION = r"(?:\d+(?:ms|[smhdwy]))+"
-_PART = re.compile(r"(\d+)(ms|[smhdwy])")
 
 # Keys whose value is a duration, in Prometheus's and Alertmanager's configuration files.
 DURATION_KEYS = (
@@ -50,10 +51,10 @@ _OFFSET_RE = re.compile(rf"(\boffset\s+-?)({_DURATION})\b")
 
 
 def parse_duration(text: str) -> int:
-    """A Prometheus duration such as `1h30m` in milliseconds."""
-    if not re.fullmatch(_DURATION, text):
+    """A Prometheus duration such as `1h30m` in milliseconds (ValueError otherwise)."""
+    if not re.fullmatch(_DURATION, text):  # unit form only: a config file never holds a bare number here
         raise ValueError(f"not a duration: {text!r}")
-    return sum(int(n) * _UNITS_MS[u] for n, u in _PART.findall(text))
+    return round(common_durations.parse_duration(text, "duration") * 1000)
 
 
 def format_duration(ms: int) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -13,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.processes import free_port, running, wait_ready
 from stack.local import alertmanager_argv, prometheus_argv, require_binary
 
 __all__ = [
@@ -26,13 +26,6 @@ __all__ = [
     "run_prometheus",
     "wait_http",
 ]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float = 15.0, proc: subprocess.Popen | None = None) -> None:
@@ -80,25 +73,14 @@ def run_process(
     timeout: float = 15.0,
 ) -> Iterator[subprocess.Popen]:
     """Start `argv` with output to `log`, wait until `ready_url` (if any) answers 200, and always stop it."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=None if env is None else {**os.environ, **env}
-        )
-    try:
-        try:
-            if ready_url is not None:
-                wait_http(ready_url, timeout=timeout, proc=proc)
-        except Exception as exc:
-            tail = log.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{argv[0]} did not start: {exc}\n{tail}") from exc
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    full_env = None if env is None else {**os.environ, **env}
+    with running(Path(argv[0]).name, argv, full_env, log, cwd=cwd) as proc:
+        if ready_url is not None:
+            try:
+                wait_ready(ready_url, proc, timeout)
+            except (RuntimeError, TimeoutError) as exc:
+                raise RuntimeError(f"{argv[0]} did not start: {exc}") from exc
+        yield proc.popen
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from exporter.logs import setup_logging
+from common.logs import setup_logging
 from exporter.simulator.app import create_app
 from exporter.simulator.config import ConfigError, load_settings
 
@@ -36,12 +36,12 @@ class _AccessLogger(AbstractAccessLogger):
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `llm-proxy-sim` console script."""
-    setup_logging()
     try:
         settings = load_settings(argv)
     except ConfigError as exc:
         print(f"llm-proxy-sim: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    setup_logging(secrets=[settings.token] if settings.token else ())
     app = create_app(settings)
     log.info(
         "starting",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -10,6 +9,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from common.auth import check_authorization
 from exporter.simulator.config import Settings
 from exporter.simulator.scenarios import INCIDENT_MODEL, MODELS, SCENARIOS
 from exporter.simulator.traffic import CONTENT_TYPE, Exposition, Simulation
@@ -25,11 +25,7 @@ log = logging.getLogger("llm_proxy_sim")
 
 def _authorized(request: web.Request) -> bool:
     token = request.app[SETTINGS_KEY].token
-    if token is None:
-        return True
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    # Constant-time comparison of bytes: the token's length and content do not leak through timing.
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    return token is None or check_authorization(request.headers.get("Authorization"), token, allow_basic=False)
 
 
 def _unauthorized() -> web.Response:

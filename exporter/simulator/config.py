@@ -8,15 +8,13 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from common import program_version
+from common.errors import ConfigError
+from common.secrets import env_value, read_secret
 from exporter.simulator.scenarios import DEMO_TIMELINE, SCENARIOS
 
 __all__ = ["ConfigError", "Settings", "build_parser", "load_settings", "parse_listen"]
-
-
-class ConfigError(ValueError):
-    """Bad configuration; the message names the variable (and flag) and what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -62,30 +60,31 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "/healthz, GET and POST /scenario. Every flag can also be set by the variable named in its help.",
         epilog=f"demo timeline (scenario minutes): {_timeline_text()}. Incidents hit model gpt-4o only.",
     )
+    parser.add_argument("--version", action="version", version=program_version("llm-proxy-sim"))
     parser.add_argument(
         "--listen",
-        default=environ.get("SIM_LISTEN", "127.0.0.1:8000"),
+        default=env_value(environ, "SIM_LISTEN") or "127.0.0.1:8000",
         help="host:port to serve on (SIM_LISTEN; default 127.0.0.1:8000)",
     )
     parser.add_argument(
         "--token-file",
-        default=environ.get("SIM_TOKEN_FILE"),
+        default=env_value(environ, "SIM_TOKEN_FILE"),
         help="file holding the Bearer token required on /metrics and POST /scenario (SIM_TOKEN_FILE; "
         "or the token itself in SIM_TOKEN; neither: open, with a warning)",
     )
     parser.add_argument(
         "--scenario",
-        default=environ.get("SIM_SCENARIO", "steady"),
+        default=env_value(environ, "SIM_SCENARIO") or "steady",
         help=f"traffic scenario: {', '.join(SCENARIOS)} (SIM_SCENARIO; default steady)",
     )
     parser.add_argument(
         "--speed",
-        default=environ.get("SIM_SPEED", "1"),
+        default=env_value(environ, "SIM_SPEED") or "1",
         help="scenario minutes per real minute, > 0 (SIM_SPEED; default 1; 60 = one scenario minute per second)",
     )
     parser.add_argument(
         "--series",
-        default=environ.get("SIM_SERIES", "0"),
+        default=env_value(environ, "SIM_SERIES") or "0",
         help="extra static series of the latency histogram for benchmarks, in whole label sets of 11 "
         "series (SIM_SERIES; default 0)",
     )
@@ -135,16 +134,5 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
 
 
 def _token(token_file: str | None, environ: Mapping[str, str]) -> str | None:
-    inline = environ.get("SIM_TOKEN") or None
-    if token_file:
-        where = _source("--token-file", "SIM_TOKEN_FILE")
-        if inline:
-            raise ConfigError(f"SIM_TOKEN and {where} are both set; set only one")
-        try:
-            token = Path(token_file).read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"{where}: cannot read {token_file}: {exc.strerror}") from None
-        if not token:
-            raise ConfigError(f"{where}: {token_file} is empty")
-        return token
-    return inline.strip() if inline else None
+    # --token-file wins over SIM_TOKEN_FILE like every flag; empty means unset, both forms set is an error.
+    return read_secret({"SIM_TOKEN": environ.get("SIM_TOKEN"), "SIM_TOKEN_FILE": token_file}, "SIM_TOKEN")

@@ -40,5 +40,5 @@ def test_slim_base_non_root_user_and_healthcheck():
 def test_dockerignore_keeps_the_context_small():
     ignore = (REPO / ".dockerignore").read_text().splitlines()
     assert "*" in ignore  # everything is excluded unless listed
-    for needed in ("!pyproject.toml", "!exporter/", "!bridge/"):
+    for needed in ("!pyproject.toml", "!common/", "!exporter/", "!bridge/"):
         assert needed in ignore

@@ -14,7 +14,7 @@ import pytest
 from tests.deploy._stack_paths import DEPLOY, SCRIPTS
 from tests.realbin import free_port, run_alertmanager, run_prometheus
 
-OPERATOR_SCRIPTS = ("setup.sh", "health-check.sh", "backup.sh", "restore.sh")
+OPERATOR_SCRIPTS = ("setup.sh", "health-check.sh", "backup.sh", "restore.sh", "install-system-deps.sh")
 SECRETS = {
     "PROMETHEUS_BEARER_TOKEN": "exporter_token",
     "BRIDGE_TOKEN": "bridge_token",

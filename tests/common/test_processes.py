@@ -6,7 +6,7 @@ import sys
 import textwrap
 import time
 
-from stack.processes import ProcessGroup
+from common.processes import ProcessGroup
 
 
 def _gone(pid: int) -> bool:
@@ -77,7 +77,7 @@ def test_children_die_with_a_killed_runner(tmp_path):
     runner = textwrap.dedent(
         f"""
         import pathlib, time
-        from stack.processes import ProcessGroup
+        from common.processes import ProcessGroup
         g = ProcessGroup(pathlib.Path({str(tmp_path / "logs")!r}))
         p = g.start("sleeper", ["sleep", "300"])
         pathlib.Path({str(pidfile)!r}).write_text(str(p.pid))
