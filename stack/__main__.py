@@ -25,8 +25,8 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Starts the proxy simulator running its demo scenario, the sidecar, Prometheus and Alertmanager with\n"
             "the configs from deploy/ (addresses rewritten to 127.0.0.1, every duration scaled by DEMO_TIME_SCALE),\n"
-            "and the alert bridge with its console channel, plus Slack/Discord/email/webhook when SLACK_*,\n"
-            "DISCORD_*, SMTP_*/EMAIL_* or WEBHOOK_URL are set. Prints the URLs, a status line and every\n"
+            "and the alert bridge with its console channel, plus Slack/Discord/Teams/email/webhook when SLACK_*,\n"
+            "DISCORD_*, TEAMS_*, SMTP_*/EMAIL_* or WEBHOOK_URL are set. Prints the URLs, a status line and every\n"
             "notification; Ctrl-C or SIGTERM stops everything."
         ),
         epilog=f"environment:\n{env_help}",
