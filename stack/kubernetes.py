@@ -125,7 +125,7 @@ def dashboard_configmaps(dashboards_dir: Path | None = None) -> list[dict[str, A
 def _matcher(text: str, where: str) -> dict[str, str]:
     m = _MATCHER.match(text)
     if not m:
-        raise ValueError(f"{where}: matcher {text!r} is not of the form name=\"value\" (=, !=, =~, !~)")
+        raise ValueError(f'{where}: matcher {text!r} is not of the form name="value" (=, !=, =~, !~)')
     value = m[4] if m[3] is None else m[3].replace('\\"', '"').replace("\\\\", "\\")
     return {"name": m[1], "value": value, "matchType": m[2]}
 
