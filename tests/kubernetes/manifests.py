@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from functools import cache
@@ -75,17 +76,18 @@ def render(path: Path) -> list[dict[str, Any]]:
 
 def one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
     """The single object of `kind` (and `name`, matched before any hash suffix) among `objects`."""
-    found = [
-        o
-        for o in objects
-        if o["kind"] == kind and (name is None or o["metadata"]["name"] in (name,) or _unhashed(o) == name)
-    ]
+    found = [o for o in objects if o["kind"] == kind and (name is None or _base_name(o) == name)]
     assert len(found) == 1, f"expected one {kind} {name or ''}, found {[o['metadata']['name'] for o in found]}"
     return found[0]
 
 
-def _unhashed(obj: dict[str, Any]) -> str:
-    return obj["metadata"]["name"].rsplit("-", 1)[0]
+def _base_name(obj: dict[str, Any]) -> str:
+    # Generated ConfigMaps end in Kustomize's content hash (a dash and 10 characters).
+    return (
+        re.sub(r"-[a-z0-9]{10}$", "", obj["metadata"]["name"])
+        if obj["kind"] == "ConfigMap"
+        else obj["metadata"]["name"]
+    )
 
 
 @cache
