@@ -75,8 +75,10 @@ def render(path: Path) -> list[dict[str, Any]]:
 
 
 def one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
-    """The single object of `kind` (and `name`, matched before any hash suffix) among `objects`."""
-    found = [o for o in objects if o["kind"] == kind and (name is None or _base_name(o) == name)]
+    """The single object of `kind` (and `name`, as rendered or without its hash suffix) among `objects`."""
+    found = [
+        o for o in objects if o["kind"] == kind and (name is None or name in (o["metadata"]["name"], _base_name(o)))
+    ]
     assert len(found) == 1, f"expected one {kind} {name or ''}, found {[o['metadata']['name'] for o in found]}"
     return found[0]
 
