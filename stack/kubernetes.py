@@ -18,6 +18,7 @@ __all__ = [
     "BRIDGE_HOST",
     "GENERATED_DIR",
     "NAMESPACE",
+    "alert_names",
     "alertmanager_config",
     "dashboard_configmaps",
     "dump_documents",
@@ -164,8 +165,22 @@ def _webhook(hook: dict[str, Any], where: str, token: dict[str, str]) -> dict[st
     return out
 
 
-def alertmanager_config(config_file: Path | None = None) -> list[dict[str, Any]]:
-    """The AlertmanagerConfig equivalent of deploy/alertmanager/alertmanager.yml (route, receivers, inhibitions)."""
+def alert_names(rules_dir: Path | None = None) -> list[str]:
+    """Every alert the rule files define, sorted."""
+    rules_dir = rules_dir or DEPLOY_DIR / "prometheus" / "rules"
+    names = set()
+    for path in rules_dir.glob("*.yml"):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            names |= {rule["alert"] for rule in group["rules"] if "alert" in rule}
+    return sorted(names)
+
+
+def alertmanager_config(config_file: Path | None = None, rules_dir: Path | None = None) -> list[dict[str, Any]]:
+    """The AlertmanagerConfig equivalent of deploy/alertmanager/alertmanager.yml (route, receivers, inhibitions).
+
+    Its route is one branch of the cluster's Alertmanager, which holds every team's alerts: the root matcher
+    keeps the branch to this project's alerts (those of deploy/prometheus/rules).
+    """
     config_file = config_file or DEPLOY_DIR / "alertmanager" / "alertmanager.yml"
     config = yaml.safe_load(config_file.read_text())
     token = {"name": "alert-bridge-token", "key": "token"}
@@ -193,7 +208,10 @@ def alertmanager_config(config_file: Path | None = None) -> list[dict[str, Any]]
                 **({"equal": rule["equal"]} if "equal" in rule else {}),
             }
         )
-    spec: dict[str, Any] = {"route": _route(config["route"], "route"), "receivers": receivers}
+    route = _route(config["route"], "route")
+    ours = {"name": "alertname", "value": "|".join(map(re.escape, alert_names(rules_dir))), "matchType": "=~"}
+    route = {"matchers": [ours, *route.pop("matchers", [])], **route}
+    spec: dict[str, Any] = {"route": route, "receivers": receivers}
     if inhibit:
         spec["inhibitRules"] = inhibit
     return [
@@ -211,7 +229,9 @@ def render_all() -> dict[str, str]:
     return {
         "prometheus-rules.yaml": dump_documents(prometheus_rules(), "deploy/prometheus/rules/*.yml"),
         "grafana-dashboards.yaml": dump_documents(dashboard_configmaps(), "deploy/grafana/dashboards/*.json"),
-        "alertmanager-config.yaml": dump_documents(alertmanager_config(), "deploy/alertmanager/alertmanager.yml"),
+        "alertmanager-config.yaml": dump_documents(
+            alertmanager_config(), "deploy/alertmanager/alertmanager.yml, deploy/prometheus/rules/*.yml"
+        ),
     }
 
 

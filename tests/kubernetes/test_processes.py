@@ -13,21 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from stack.local import http_get
 from tests.deploy._stack_paths import venv_bin
 from tests.fakes.payloads import sample
 from tests.kubernetes.manifests import KUBE_DIR, one, render
 from tests.realbin import free_port, run_process, wait_http
 
 EXAMPLE = KUBE_DIR / "overlays" / "example"
-
-
-def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 def _post(url: str, body: dict, token: str | None) -> int:
@@ -113,11 +105,11 @@ def test_simulator_and_sidecar_run_with_the_deployments_settings(objects, tmp_pa
         _run("llm-exporter", side_env, tmp_path / "exporter.log", f"http://127.0.0.1:{side_local}{side_probe}"),
     ):
         wait_http(f"http://127.0.0.1:{side_local}/readyz", timeout=15)  # the proxy token was accepted
-        status, body = _get(f"http://127.0.0.1:{side_local}/metrics", exporter_token)
+        status, body = http_get(f"http://127.0.0.1:{side_local}/metrics", exporter_token)
         assert status == 200
         assert b"llm_requests_total{" in body
         assert b"llm_exporter_upstream_up" in body
-        assert _get(f"http://127.0.0.1:{side_local}/metrics")[0] == 401
+        assert http_get(f"http://127.0.0.1:{side_local}/metrics")[0] == 401
     logs = (tmp_path / "exporter.log").read_text() + (tmp_path / "sim.log").read_text()
     for value in secret["data"].values():
         assert base64.b64decode(value).decode() not in logs
@@ -135,7 +127,7 @@ def test_bridge_runs_with_the_statefulsets_settings_and_takes_alertmanagers_call
     config = one(objects, "AlertmanagerConfig")
     token = base64.b64decode(one(objects, "Secret", "alert-bridge-token")["data"]["token"]).decode()
     with _run("alert-bridge", env, tmp_path / "bridge.log", base + bridge["readinessProbe"]["httpGet"]["path"]):
-        assert _get(base + bridge["livenessProbe"]["httpGet"]["path"])[0] == 200
+        assert http_get(base + bridge["livenessProbe"]["httpGet"]["path"])[0] == 200
         for receiver in config["spec"]["receivers"]:
             for hook in receiver.get("webhookConfigs", []):
                 path = re.sub(r"^http://[^/]+", "", hook["url"])
