@@ -48,9 +48,10 @@ _ROUTE_KEYS = {
     "continue": "continue",
     "matchers": "matchers",
     "routes": "routes",
-    "mute_time_intervals": "muteTimeIntervals",
-    "active_time_intervals": "activeTimeIntervals",
 }
+# `global` holds Alertmanager-wide settings (resolve_timeout, SMTP defaults): in Kubernetes those belong to
+# the cluster's Alertmanager, not to one AlertmanagerConfig. Any other top-level key stops the generator.
+_TOP_KEYS = {"global", "route", "receivers", "inhibit_rules"}
 _WEBHOOK_KEYS = {"url", "send_resolved", "max_alerts", "http_config"}
 
 
@@ -153,12 +154,16 @@ def _webhook(hook: dict[str, Any], where: str, token: dict[str, str]) -> dict[st
     unknown = set(hook) - _WEBHOOK_KEYS
     if unknown:
         raise ValueError(f"{where}: keys {sorted(unknown)} have no AlertmanagerConfig equivalent in this generator")
+    http = hook.get("http_config") or {}
+    auth = http.get("authorization")
+    unknown = set(http) - {"authorization"} | set(auth or {}) - {"type", "credentials_file"}
+    if unknown:
+        raise ValueError(f"{where}.http_config: keys {sorted(unknown)} have no equivalent in this generator")
     out: dict[str, Any] = {"url": _bridge_url(hook["url"])}
     if "send_resolved" in hook:
         out["sendResolved"] = hook["send_resolved"]
     if "max_alerts" in hook:
         out["maxAlerts"] = hook["max_alerts"]
-    auth = (hook.get("http_config") or {}).get("authorization")
     if auth:
         # The file Alertmanager reads under Compose is this Secret's key in Kubernetes.
         out["httpConfig"] = {"authorization": {"type": auth.get("type", "Bearer"), "credentials": token}}
@@ -183,6 +188,9 @@ def alertmanager_config(config_file: Path | None = None, rules_dir: Path | None 
     """
     config_file = config_file or DEPLOY_DIR / "alertmanager" / "alertmanager.yml"
     config = yaml.safe_load(config_file.read_text())
+    unknown = set(config) - _TOP_KEYS
+    if unknown:
+        raise ValueError(f"{config_file.name}: keys {sorted(unknown)} have no equivalent in this generator")
     token = {"name": "alert-bridge-token", "key": "token"}
     receivers = []
     for i, receiver in enumerate(config.get("receivers") or []):

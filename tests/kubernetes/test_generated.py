@@ -152,6 +152,20 @@ def test_alertmanager_config_routes_like_the_compose_stack():
             id="webhook-key",
         ),
         pytest.param(
+            "route: {receiver: a}\n"
+            "receivers: [{name: a, webhook_configs: [{url: 'http://x', http_config: {tls_config: {}}}]}]",
+            "tls_config",
+            id="http-config-key",
+        ),
+        pytest.param(
+            "route: {receiver: a}\nreceivers: [{name: a}]\ntime_intervals: []", "time_intervals", id="top-key"
+        ),
+        pytest.param(
+            "route: {receiver: a, mute_time_intervals: [night]}\nreceivers: [{name: a}]",
+            "mute_time_intervals",
+            id="mute",
+        ),
+        pytest.param(
             "route: {receiver: a, matchers: ['severity critical']}\nreceivers: [{name: a}]",
             "severity critical",
             id="matcher",
