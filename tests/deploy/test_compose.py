@@ -196,8 +196,6 @@ def _credentials_files(node: object) -> list[str]:
                                                  ("alertmanager/alertmanager.yml", "alertmanager")])  # fmt: skip
 def test_token_files_the_configs_name_are_mounted_and_written_by_setup(tmp_path, config, service):
     path = DEPLOY / config
-    if not path.exists():
-        pytest.skip(f"deploy/{config} has not landed yet")
     names = _credentials_files(yaml.safe_load(path.read_text()))
     assert names, f"no credentials_file in deploy/{config}"
     mounts = {v["target"]: v["source"] for v in _config(tmp_path)["services"][service]["volumes"]}
