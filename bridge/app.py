@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bridge import runbooks
 from bridge.channels.base import Channel, ChannelContext, ChannelSettings
 from bridge.config import BridgeConfig, ConfigError, build_channels, load_config, route_label, select_channels
 from bridge.dispatch import Dispatcher
@@ -29,7 +30,8 @@ __all__ = ["BridgeState", "channel_context", "create_app"]
 
 log = logging.getLogger("bridge.app")
 
-OPEN_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
+# The runbooks hold no secret: chat links to them must open without the token.
+OPEN_PATHS = frozenset({"/metrics", "/healthz", "/readyz", runbooks.PATH, f"{runbooks.PATH}/"})
 _BIG_BODY = 256 * 1024  # decode larger bodies in a thread so the loop keeps serving
 
 ChannelFactory = Callable[[str, ChannelSettings, ChannelContext], Channel]
@@ -289,5 +291,6 @@ def create_app(
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    runbooks.add_routes(app)
     app.cleanup_ctx.append(_resources)
     return app

@@ -92,6 +92,7 @@ class BridgeConfig:
     grafana_url: str | None = None
     prometheus_url: str | None = None
     runbook_base_url: str | None = None
+    public_url: str | None = None  # BRIDGE_PUBLIC_URL: where people and chat services reach the bridge
     log_level: str = "INFO"
     channels: Mapping[str, ChannelSettings] = field(default_factory=dict, repr=False)
     broadcast: tuple[str, ...] = ()  # channels from the environment (and console): every notification
@@ -425,6 +426,7 @@ def load_config(
         grafana_url=env.get("GRAFANA_URL") or None,
         prometheus_url=env.get("PROMETHEUS_URL") or None,
         runbook_base_url=env.get("RUNBOOK_BASE_URL") or None,
+        public_url=(env.get("BRIDGE_PUBLIC_URL") or "").rstrip("/") or None,
         log_level=(env.get("BRIDGE_LOG_LEVEL") or "INFO").upper(),
         channels=channels,
         broadcast=tuple(broadcast),

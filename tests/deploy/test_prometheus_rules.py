@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROM_DIR = ROOT / "deploy" / "prometheus"
 RULES = PROM_DIR / "rules"
 UNIT_TESTS = sorted((PROM_DIR / "tests").glob("*.yml"))
-RUNBOOKS = ROOT / "docs" / "runbooks.md"
+RUNBOOKS = ROOT / "bridge" / "runbooks.md"
 
 ALERTS = {
     "LLMHighFailureRate": "critical",
@@ -173,4 +173,4 @@ def test_every_alert_has_a_runbook_section():
         for m in re.finditer(r"^#{2,3} (.+)$", RUNBOOKS.read_text(), re.M)
     }
     for name in ALERTS:
-        assert name.lower() in anchors, f"docs/runbooks.md has no section for {name}"
+        assert name.lower() in anchors, f"bridge/runbooks.md has no section for {name}"
