@@ -125,11 +125,10 @@ MUTATIONS = [
     ),
     pytest.param("alert_path", 'up{job="alert-bridge"} == 0', 'up{job="alert-bridge"} == 2', id="bridge-down-ignored"),
     pytest.param("alert_path", '"store_failed"}[5m])) > 0', '"store_failed"}[5m])) > 10', id="store-fail-ignored"),
-    pytest.param("alert_path", '          or\n          absent(up{job="alert-bridge"})\n', "", id="absent-dropped"),
     pytest.param(
         "alert_path",
-        'absent(up{job="alert-bridge"})\n        for: 5m',
-        'absent(up{job="alert-bridge"})\n        for: 11m',
+        '"store_failed"}[5m])) > 0\n        for: 5m',
+        '"store_failed"}[5m])) > 0\n        for: 11m',
         id="bridge-down-too-slow",
     ),
     pytest.param(
