@@ -345,3 +345,18 @@ def test_setup_writes_secrets_to_files_and_compose_config_shows_none(tmp_path):
         leaked = [v for v in secret_values if v in config.stdout]
         assert not leaked, f"in docker compose config: {len(leaked)} secret value(s)"
         assert "/run/secrets/slack_webhook_url" in config.stdout
+
+
+@pytest.mark.realbin
+def test_health_check_says_whether_alertmanager_has_a_fallback_receiver(tmp_path):
+    only_am = ("--skip", "prometheus,grafana,exporter,bridge")
+    empty = 'route: {receiver: "null"}\nreceivers: [{name: "null"}, {name: fallback}]\n'
+    with run_alertmanager(empty, tmp_path / "empty") as am:
+        result = _run("health-check.sh", "--alertmanager-url", am.url, *only_am)
+    assert result.returncode == 0, result.stdout  # a warning, not a failure
+    assert "WARN alertmanager fallback receiver: none configured" in result.stdout
+    webhook = empty.replace("{name: fallback}", '{name: fallback, webhook_configs: [{url: "http://127.0.0.1:9/x"}]}')
+    with run_alertmanager(webhook, tmp_path / "webhook") as am:
+        result = _run("health-check.sh", "--alertmanager-url", am.url, *only_am)
+    assert result.returncode == 0, result.stdout
+    assert "OK   alertmanager fallback receiver (webhook)" in result.stdout
