@@ -30,7 +30,7 @@ DEMO_ENV = {
     **{var: f"{what} port on 127.0.0.1 (default {getattr(Ports(), key)})" for key, (what, var) in SERVICES.items()},
 }
 # Channel settings passed on to the bridge, beside its console channel.
-_BRIDGE_PREFIXES = ("SLACK_", "DISCORD_", "SMTP_", "EMAIL_", "WEBHOOK_", "RUNBOOK_BASE_URL", "GRAFANA_URL")
+_BRIDGE_PREFIXES = ("SLACK_", "DISCORD_", "TEAMS_", "SMTP_", "EMAIL_", "WEBHOOK_", "RUNBOOK_BASE_URL", "GRAFANA_URL")
 _BRIDGE_VARS = ("BRIDGE_CONFIG", "BRIDGE_TEMPLATES_DIR")
 _MARKER = ".llm-monitoring-demo"  # only a dir holding this is ever emptied
 _TRAFFIC_ALERTS = ("LLMHighFailureRate", "LLMHighLatency", "LLMRequestSurge", "LLMTokenSurge")

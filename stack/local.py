@@ -44,7 +44,18 @@ SERVICES = {
     "bridge": ("alert bridge", "DEMO_BRIDGE_PORT"),
 }
 # Settings the runner owns for each child; inherited values would silently change what runs.
-_OWNED_PREFIXES = ("SIM_", "EXPORTER_", "LLM_PROXY_", "BRIDGE_", "SLACK_", "DISCORD_", "SMTP_", "EMAIL_", "WEBHOOK_")
+_OWNED_PREFIXES = (
+    "SIM_",
+    "EXPORTER_",
+    "LLM_PROXY_",
+    "BRIDGE_",
+    "SLACK_",
+    "DISCORD_",
+    "TEAMS_",
+    "SMTP_",
+    "EMAIL_",
+    "WEBHOOK_",
+)
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 # The sidecar's and Prometheus's documented defaults, scaled like every duration in deploy/.
 _EXPORTER_POLL = "15s"
