@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bridge import runbooks
 from bridge.channels import CHANNEL_TYPES, create_channel
 from bridge.config import BridgeConfig, ConfigError, load_config
 from bridge.dispatch import Dispatcher
@@ -34,7 +35,8 @@ __all__ = ["build_channels", "channel_context", "create_app", "reload"]
 
 log = logging.getLogger("bridge.app")
 
-OPEN_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
+# The runbooks hold no secret: chat links to them must open without the token.
+OPEN_PATHS = frozenset({"/metrics", "/healthz", "/readyz", runbooks.PATH, f"{runbooks.PATH}/"})
 _BIG_BODY = 256 * 1024  # decode larger bodies in a thread so the loop keeps serving
 
 
@@ -298,6 +300,7 @@ def create_app(
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    runbooks.add_routes(app)
     app.cleanup_ctx.extend([_session, _outbox, _dispatcher])
     if handle_sighup:
         app.cleanup_ctx.append(_sighup)

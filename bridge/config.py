@@ -54,6 +54,7 @@ class BridgeConfig:
     prometheus_url: str | None = None
     runbook_base_url: str | None = None
     timezone: tzinfo | None = None  # BRIDGE_TIMEZONE; None: UTC
+    public_url: str | None = None  # BRIDGE_PUBLIC_URL: where people and chat services reach the bridge
     log_level: str = "INFO"
     channels: Mapping[str, ChannelSettings] = field(default_factory=dict, repr=False)
     routing: Routing = field(default_factory=Routing)
@@ -302,6 +303,7 @@ def load_config(env: Mapping[str, str] | None, channel_types: Mapping[str, Chann
         grafana_url=env_value(env, "GRAFANA_URL"),
         prometheus_url=env_value(env, "PROMETHEUS_URL"),
         runbook_base_url=env_value(env, "RUNBOOK_BASE_URL"),
+        public_url=(env_value(env, "BRIDGE_PUBLIC_URL") or "").rstrip("/") or None,
         timezone=_timezone(env),
         log_level=(env_value(env, "BRIDGE_LOG_LEVEL") or "INFO").upper(),
         channels=channels,

@@ -106,6 +106,11 @@ VARIABLES: tuple[Variable, ...] = (
         kind="size",
     ),
     Variable("EXPORTER_LOG_LEVEL", "--log-level", "debug, info, warning or error", "info"),
+    Variable(
+        "LLM_DAILY_BUDGET_USD",
+        "--daily-budget-usd",
+        "daily spend budget in USD, exposed as llm_daily_budget_usd for the budget alert (default: none)",
+    ),
 )
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -143,6 +148,7 @@ class Config:
     latency_threshold: float = 2.0
     max_body: int = 64 * 1024**2
     log_level: str = "info"
+    daily_budget_usd: float | None = None
 
     def __repr__(self) -> str:  # keeps tokens out of any accidental log of the config
         return (
@@ -323,6 +329,15 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
         if not ca_file.is_file():
             raise ConfigError(f"LLM_PROXY_CA_FILE: {ca_file} is not a readable file")
 
+    budget = None
+    if values["LLM_DAILY_BUDGET_USD"]:
+        try:
+            budget = float(values["LLM_DAILY_BUDGET_USD"])
+        except ValueError:
+            raise ConfigError("LLM_DAILY_BUDGET_USD: expected an amount in USD, e.g. 250 or 99.5") from None
+        if not (budget > 0 and math.isfinite(budget)):
+            raise ConfigError("LLM_DAILY_BUDGET_USD: must be a positive amount in USD")
+
     level = (values["EXPORTER_LOG_LEVEL"] or "info").strip().lower()
     if level not in _LOG_LEVELS:
         raise ConfigError(f"EXPORTER_LOG_LEVEL: expected one of {', '.join(_LOG_LEVELS)}, got {level!r}")
@@ -345,4 +360,5 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
         latency_threshold=threshold,
         max_body=max_body,
         log_level=level,
+        daily_budget_usd=budget,
     )

@@ -42,6 +42,7 @@ OWN_FAMILIES: frozenset[bytes] = frozenset(
         "llm_exporter_build_info",
         "llm_exporter_threshold_not_bucket_boundary",
         "llm_exporter_relay_families_dropped",
+        "llm_daily_budget_usd",
     )
 )
 # Cheap substring pre-check: an upstream body without any of these cannot clash with OWN_FAMILIES.
@@ -53,6 +54,7 @@ OWN_PREFIXES = (
     b"llm_slow_",
     b"llm_token_surge",
     b"llm_cost_",
+    b"llm_daily_budget",
     b"llm_exporter_",
 )
 
@@ -80,13 +82,21 @@ class Report:
 class OwnCollector:
     """A prometheus_client collector: fresh families from the latest Report on every collect()."""
 
-    def __init__(self) -> None:
+    def __init__(self, daily_budget_usd: float | None = None) -> None:
         self.report: Report | None = None
+        self.daily_budget_usd = daily_budget_usd
 
     def collect(self) -> Iterator[Metric]:
         report = self.report
         if report is None:
             return
+        if self.daily_budget_usd is not None:
+            # Rules cannot read the sidecar's settings: the budget alert compares spend with this gauge.
+            yield GaugeMetricFamily(
+                "llm_daily_budget_usd",
+                "LLM_DAILY_BUDGET_USD: the daily spend budget in USD",
+                value=self.daily_budget_usd,
+            )
         yield from self._health(report)
         if report.derived is not None:
             yield from self._derived(report.derived)

@@ -31,7 +31,7 @@ class Pipeline:
     def __init__(self, config: Config) -> None:
         self._config = config
         self._deriver = Deriver(config)
-        self._collector = OwnCollector()
+        self._collector = OwnCollector(config.daily_budget_usd)
         self._version = build_version()
         self.health: dict[str, Health] = {name: Health() for name in config.upstream_labels}
         self._warned_clash: set[bytes] = set()
@@ -90,6 +90,8 @@ class Pipeline:
 
     def pending(self) -> Exposition:
         """What /metrics shows before the first poll has finished: health only, nothing up yet."""
-        collector = OwnCollector()  # its own collector: a poll may be rendering in its thread right now
+        collector = OwnCollector(
+            self._config.daily_budget_usd
+        )  # its own collector: a poll may be rendering in its thread right now
         collector.report = Report({name: Health() for name in self.health}, None, self._version)
         return Exposition(b"", render_own(collector))

@@ -169,7 +169,7 @@ fi
 
 if ! skipped configs; then
   mkdir -p "$root/configs"
-  for item in docker-compose.yml env.example prometheus alertmanager grafana; do
+  for item in docker-compose.yml env.example config prometheus alertmanager grafana; do
     if [[ -e $deploy_dir/$item ]]; then cp -R "$deploy_dir/$item" "$root/configs/"; fi
   done
   # A copy of secrets/ that sits beside the Prometheus/Alertmanager configs (as under Compose) is not a config.

@@ -17,7 +17,8 @@ Usage: scripts/health-check.sh [options]
   --max-pending-age SECS   oldest pending bridge delivery still healthy (env MAX_PENDING_AGE, default 600)
   --timeout SECS           per request (env HEALTH_TIMEOUT, default 5)
 
-Works against any URLs, with or without Docker. Output: "OK   <check>" or "FAIL <check>: <why>".
+Works against any URLs, with or without Docker. Output: "OK   <check>", "FAIL <check>: <why>", or
+"WARN <check>: <why>" for what does not fail the check (no fallback receiver configured).
 EOF
 }
 
@@ -47,6 +48,8 @@ done
 failures=0
 ok() { printf 'OK   %s\n' "$1"; }
 fail() { printf 'FAIL %s: %s\n' "$1" "$2"; failures=$((failures + 1)); }
+# Not a failure, but something the operator should know.
+warn() { printf 'WARN %s: %s\n' "$1" "$2"; }
 skipped() { [[ ",$skip," == *",$1,"* ]]; }
 
 # GET url: prints the body; fails with a short reason (never the URL's credentials or the body's secrets).
@@ -93,6 +96,23 @@ fi
 if ! skipped alertmanager; then
   check_http "alertmanager healthy" "$alertmanager_url/-/healthy"
   check_http "alertmanager ready" "$alertmanager_url/-/ready"
+  # The receiver for alerts about the alert path (AlertBridgeDown ...), around the bridge: has it anywhere to send?
+  name="alertmanager fallback receiver"
+  if status=$(fetch "$alertmanager_url/api/v2/status"); then
+    integrations=$(python3 -c '
+import json, re, sys
+text = json.load(sys.stdin)["config"]["original"]
+m = re.search(r"^- name: fallback\n((?:  .*\n?)*)", text, re.M)
+print("missing" if m is None else ",".join(re.findall(r"^  (\w+)_configs:", m.group(1), re.M)))
+' <<<"$status" 2>/dev/null) || integrations=missing
+    if [[ $integrations == missing || -z $integrations ]]; then
+      warn "$name" "none configured: alerts about the bridge itself can only go through the bridge (set FALLBACK_* in deploy/.env, run scripts/setup.sh, restart alertmanager)"
+    else
+      ok "$name ($integrations)"
+    fi
+  else
+    fail "$name" "${status:-no answer}"
+  fi
   # Alertmanager's own counters, as Prometheus scraped them: webhook (bridge) sends failing lately.
   if ! skipped prometheus; then
     name="alertmanager reaching the bridge"

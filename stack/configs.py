@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from stack.render import Fallback, copy_tree, render_receivers
 from stack.timescale import scale_durations
 
 __all__ = [
@@ -79,33 +79,33 @@ def write_secret(path: Path, value: str) -> Path:
 
 
 def _copy_rendered(src: Path, out_dir: Path, ports: Ports, factor: Fraction) -> None:
-    """Copy the tree `src` into `out_dir`, YAML rendered; a `secrets/` dir is never copied (tokens are written)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for path in sorted(src.rglob("*")):
-        rel = path.relative_to(src)
-        if path.is_dir() or rel.parts[0] == "secrets":
-            continue
-        dest = out_dir / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix in (".yml", ".yaml"):
-            dest.write_text(scale_durations(rewrite_addresses(path.read_text(), ports), factor))
-        else:
-            shutil.copyfile(path, dest)
+    """Copy the tree `src` into `out_dir`, YAML rendered; `secrets/` is never copied (tokens are written)."""
+    copy_tree(src, out_dir, lambda rel, text: scale_durations(rewrite_addresses(text, ports), factor))
 
 
 def render_prometheus(
     out_dir: Path, ports: Ports, factor: Fraction, exporter_token: str, deploy_dir: Path = DEPLOY_DIR
 ) -> Path:
-    """Copy `deploy/prometheus` (prometheus.yml and rules/) into `out_dir`, rendered; returns the config path."""
+    """Copy `deploy/prometheus` (prometheus.yml and rules/) into `out_dir`, rendered; returns the config path.
+
+    The rules' runbook links (the bridge's page at localhost:9095) are rewritten like every address, so they
+    open the local bridge's /runbooks."""
     _copy_rendered(deploy_dir / "prometheus", out_dir, ports, factor)
     write_secret(out_dir / "secrets" / "exporter_token", exporter_token)
     return out_dir / "prometheus.yml"
 
 
 def render_alertmanager(
-    out_dir: Path, ports: Ports, factor: Fraction, bridge_token: str, deploy_dir: Path = DEPLOY_DIR
+    out_dir: Path,
+    ports: Ports,
+    factor: Fraction,
+    bridge_token: str,
+    deploy_dir: Path = DEPLOY_DIR,
+    fallback_url: str | None = None,
 ) -> Path:
-    """Copy `deploy/alertmanager` into `out_dir`, rendered; returns the config path."""
+    """Copy `deploy/alertmanager` into `out_dir`, rendered, the fallback receiver a webhook to `fallback_url`."""
     _copy_rendered(deploy_dir / "alertmanager", out_dir, ports, factor)
+    config = out_dir / "alertmanager.yml"
+    config.write_text(render_receivers(config.read_text(), Fallback(webhook_url=fallback_url or "")))
     write_secret(out_dir / "secrets" / "bridge_token", bridge_token)
     return out_dir / "alertmanager.yml"

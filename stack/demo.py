@@ -180,7 +180,12 @@ def run_demo(cfg: DemoConfig, out: TextIO = sys.stdout) -> int:
         return 2
     _install_stop_handlers()
     settings = StackSettings(
-        run_dir=cfg.run_dir.resolve(), ports=cfg.ports, factor=cfg.factor, bridge_env=cfg.bridge_env
+        run_dir=cfg.run_dir.resolve(),
+        ports=cfg.ports,
+        factor=cfg.factor,
+        bridge_env=cfg.bridge_env,
+        # Alertmanager's fallback receiver (alerts about the alert path, around the bridge) prints here.
+        on_fallback=lambda n: p.line(f"  | FALLBACK {n.status.upper()} {', '.join(n.alertnames)} (from Alertmanager)"),
     )
     channels = sorted({k.split("_")[0].lower() for k in cfg.bridge_env if k.endswith(("_URL", "_HOST"))})
     p.line(
@@ -200,6 +205,8 @@ def run_demo(cfg: DemoConfig, out: TextIO = sys.stdout) -> int:
                 "Prometheus": f"{stack.url('prometheus')}/alerts",
                 "Alertmanager": f"{stack.url('alertmanager')}/",
                 "alert bridge": f"{stack.url('bridge')}/metrics",
+                "runbooks": f"{stack.url('bridge')}/runbooks",
+                "fallback": f"{stack.fallback.url} (Alertmanager's receiver around the bridge)",
             }
             for name, url in urls.items():
                 p.line(f"  {name:<16} {url}")

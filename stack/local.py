@@ -17,6 +17,7 @@ from pathlib import Path
 
 from common.processes import Proc, ProcessGroup, wait_ready
 from stack.configs import DEFAULT_PORTS, DEPLOY_DIR, Ports, render_alertmanager, render_prometheus, write_secret
+from stack.fallback import FallbackNotification, FallbackReceiver
 from stack.timescale import format_duration, parse_duration
 
 __all__ = [
@@ -82,6 +83,7 @@ class StackSettings:
     bridge_console: bool = True
     deploy_dir: Path = DEPLOY_DIR
     ready_timeout: float = 30.0
+    on_fallback: Callable[[FallbackNotification], None] | None = None
 
     @property
     def speed(self) -> Fraction:
@@ -105,6 +107,7 @@ class LocalStack:
     sim_token: str
     exporter_token: str
     bridge_token: str
+    fallback: FallbackReceiver
     procs: dict[str, Proc] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
@@ -215,13 +218,17 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
         sim_token=secrets.token_urlsafe(24),
         exporter_token=secrets.token_urlsafe(24),
         bridge_token=secrets.token_urlsafe(24),
+        # Alertmanager's receiver for the alert path's own alerts, which must not depend on the bridge.
+        fallback=FallbackReceiver(s.on_fallback),
     )
     prom_cfg = render_prometheus(run / "prometheus", p, s.factor, stack.exporter_token, s.deploy_dir)
-    am_cfg = render_alertmanager(run / "alertmanager", p, s.factor, stack.bridge_token, s.deploy_dir)
+    am_cfg = render_alertmanager(
+        run / "alertmanager", p, s.factor, stack.bridge_token, s.deploy_dir, fallback_url=stack.fallback.url
+    )
     sim_token_file = write_secret(run / "secrets" / "sim_token", stack.sim_token)
     base = _base_env()
     try:
-        with stack.group:
+        with stack.fallback, stack.group:
             stack.procs["sim"] = stack.group.start(
                 "llm-proxy-sim",
                 [_tool("llm-proxy-sim")],

@@ -68,7 +68,7 @@ def test_every_alert_has_a_route_case():
 def test_bridge_receivers_use_a_token_file_and_send_resolved():
     config = yaml.safe_load(CONFIG.read_text())
     hooks = {r["name"]: r.get("webhook_configs", []) for r in config["receivers"]}
-    assert hooks["watchdog"] == []
+    assert hooks["watchdog"] == [] and hooks["fallback"] == []  # filled in by stack.render from deploy/.env
     for severity in ("critical", "warning"):
         (hook,) = hooks[f"bridge-{severity}"]
         assert hook["url"] == f"{BRIDGE}/alerts/{severity}"
@@ -214,3 +214,76 @@ async def test_proxy_down_inhibits_traffic_alerts_of_the_same_job(tmp_path: Path
         ("LLMHighLatency", "proxy-c")
     }
     assert {a["labels"]["alertname"] for a in rec.alerts("/alerts/critical")} == {"LLMProxyDown"}
+
+
+# --- FALLBACK_* and WATCHDOG_URL rendered into the config (stack.render, used by setup.sh and the local stack) ---
+
+FALLBACK_ENV = {
+    "FALLBACK_EMAIL_TO": "oncall@example.com",
+    "FALLBACK_EMAIL_FROM": "alertmanager@example.com",
+    "FALLBACK_SMTP_SMARTHOST": "smtp.example.com:587",
+    "FALLBACK_SMTP_USERNAME": "am",
+    "FALLBACK_WEBHOOK_URL": "https://hooks.example.com/fallback?key=abc",
+    "WATCHDOG_URL": "https://hc-ping.example.com/3f1c",
+}
+
+
+def _rendered(tmp_path: Path, env: dict[str, str], password_file: bool = False) -> Path:
+    from stack.render import render_deploy
+
+    render_deploy(ROOT / "deploy", tmp_path / "out", env, password_file=password_file)
+    am = tmp_path / "out" / "alertmanager"
+    (am / "secrets").mkdir()
+    (am / "secrets" / "bridge_token").write_text("t0ken\n")
+    (am / "secrets" / "fallback_smtp_password").write_text("pw\n")
+    return am / "alertmanager.yml"
+
+
+def test_rendered_fallback_and_watchdog_pass_amtool_0_25(tmp_path: Path):
+    path = _rendered(tmp_path, FALLBACK_ENV, password_file=True)
+    result = _amtool("check-config", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = yaml.safe_load(path.read_text())
+    receivers = {r["name"]: r for r in config["receivers"]}
+    (email,) = receivers["fallback"]["email_configs"]
+    assert email["to"] == "oncall@example.com" and email["smarthost"] == "smtp.example.com:587"
+    assert email["auth_password_file"] == "secrets/fallback_smtp_password"  # the password itself never in it
+    assert email["require_tls"] is True
+    assert receivers["fallback"]["webhook_configs"][0]["url"] == FALLBACK_ENV["FALLBACK_WEBHOOK_URL"]
+    (ping,) = receivers["watchdog"]["webhook_configs"]
+    assert ping["url"] == FALLBACK_ENV["WATCHDOG_URL"] and ping["send_resolved"] is False
+    # Pinged every minute: the dead-man's switch can alarm within minutes of the pings stopping.
+    (watchdog,) = [r for r in config["route"]["routes"] if r["receiver"] == "watchdog"]
+    assert watchdog["repeat_interval"] == "1m" and watchdog["group_interval"] == "1m"
+    # The routes are those of the shipped file.
+    result = _amtool(
+        "config", "routes", "test", f"--config.file={path}", "alertname=AlertBridgeDown", "severity=critical"
+    )
+    assert result.stdout.split() == ["fallback,bridge-critical"]
+
+
+def test_without_fallback_settings_the_receivers_stay_empty(tmp_path: Path):
+    path = _rendered(tmp_path, {})
+    assert _amtool("check-config", str(path)).returncode == 0
+    receivers = {r["name"]: r for r in yaml.safe_load(path.read_text())["receivers"]}
+    assert set(receivers["fallback"]) == {"name"} and set(receivers["watchdog"]) == {"name"}
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"FALLBACK_EMAIL_TO": "a@example.com", "FALLBACK_SMTP_SMARTHOST": "smtp:25"}, "FALLBACK_EMAIL_FROM"),
+        ({"FALLBACK_EMAIL_TO": "a@example.com", "FALLBACK_EMAIL_FROM": "b@example.com"}, "FALLBACK_SMTP_SMARTHOST"),
+        ({"FALLBACK_SMTP_SMARTHOST": "smtp:25"}, "FALLBACK_EMAIL_TO"),
+        ({"FALLBACK_WEBHOOK_URL": "ftp://secret-host/x"}, "FALLBACK_WEBHOOK_URL"),
+        ({"WATCHDOG_URL": "hc-ping.example.com/secret"}, "WATCHDOG_URL"),
+        ({"FALLBACK_SMTP_REQUIRE_TLS": "maybe"}, "FALLBACK_SMTP_REQUIRE_TLS"),
+    ],
+)
+def test_bad_fallback_settings_name_the_variable_not_the_value(tmp_path: Path, env: dict[str, str], named: str):
+    from stack.render import RenderError, render_deploy
+
+    with pytest.raises(RenderError) as err:
+        render_deploy(ROOT / "deploy", tmp_path / "out", env)
+    assert named in str(err.value)
+    assert "secret" not in str(err.value)

@@ -18,21 +18,28 @@ DASHBOARDS = {
     "llm-overview": GRAFANA / "dashboards" / "llm-overview.json",
     "alert-bridge": GRAFANA / "dashboards" / "alert-bridge.json",
 }
-DATASOURCE_UID = "prometheus"
+DATASOURCE_UID = "prometheus"  # the provisioned datasource
+# Every panel, target and query variable names the datasource through the `datasource` variable, so that a
+# dashboard imported into another Grafana uses whichever Prometheus the importer picks.
+DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
 
 # The schema of the Grafana the Compose file pins (grafana/grafana-oss:12.1.0) and a TypeScript to check it.
 GRAFANA_SCHEMA = "@grafana/schema@12.1.0"
 TYPESCRIPT = "typescript@5.6.3"
 
-# Names every Prometheus has, beside what the project produces.
-PROMETHEUS_BUILTINS = {"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_seconds", "scrape_samples_scraped"}
+# Names every Prometheus has, beside what the project produces; and what Prometheus and Alertmanager say about
+# their own notifications (the alert path's alerts, from their self-scrapes).
+PROMETHEUS_BUILTINS = {"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_seconds", "scrape_samples_scraped",
+                       "prometheus_notifications_alertmanagers_discovered", "prometheus_notifications_dropped_total",
+                       "alertmanager_notifications_failed_total"}  # fmt: skip
 # The names fixed across the project (proxy, sidecar, bridge); code may add more.
 CONTRACT = {
     "llm_requests_total", "llm_requests_failed_total", "llm_tokens_used_total", "llm_response_latency_seconds",
     "llm_request_failure_ratio", "llm_response_latency_p50_seconds", "llm_response_latency_p95_seconds",
     "llm_response_latency_p99_seconds", "llm_tokens_per_request", "llm_requests_per_second",
     "llm_tokens_per_second", "llm_slow_request_ratio", "llm_request_surge_ratio", "llm_token_surge_ratio",
-    "llm_cost_usd_total", "llm_exporter_upstream_up", "llm_exporter_upstream_scrape_duration_seconds",
+    "llm_cost_usd_total", "llm_daily_budget_usd", "llm_exporter_upstream_up",
+    "llm_exporter_upstream_scrape_duration_seconds",
     "llm_exporter_upstream_scrape_errors_total", "llm_exporter_upstream_last_success_timestamp_seconds",
     "llm_exporter_upstream_resets_total", "llm_exporter_series_dropped_total", "llm_exporter_build_info",
     "alert_bridge_notifications_received_total", "alert_bridge_notifications_rejected_total",
@@ -64,6 +71,8 @@ def _queries(dashboard: dict) -> list[tuple[str, str]]:
     """(panel title, expr) of every query, template variables' queries included."""
     found = [(p["title"], t["expr"]) for p in _panels(dashboard) for t in p.get("targets", [])]
     for var in dashboard["templating"]["list"]:
+        if var["type"] == "datasource":
+            continue  # its query is a plugin type, not PromQL
         query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
         found.append((f"variable {var['name']}", query))
     return found
@@ -125,13 +134,61 @@ def test_dashboard_structure(name):
         cells |= mine
         if panel["type"] == "row":
             continue
-        assert panel["datasource"] == {"type": "prometheus", "uid": DATASOURCE_UID}, panel["title"]
+        assert panel["datasource"] == DATASOURCE_REF, panel["title"]
         assert panel["targets"], panel["title"]
         for target in panel["targets"]:
-            assert target["datasource"]["uid"] == DATASOURCE_UID
+            assert target["datasource"] == DATASOURCE_REF, panel["title"]
             assert target["expr"].strip()
     for var in dashboard["templating"]["list"]:
-        assert var["datasource"]["uid"] == DATASOURCE_UID
+        if var["type"] != "datasource":
+            assert var["datasource"] == DATASOURCE_REF, var["name"]
+
+
+def _datasource_refs(node: object) -> list[dict]:
+    """Every `datasource` object anywhere in a dashboard."""
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k == "datasource" and isinstance(v, dict)]
+        return found + [r for v in node.values() for r in _datasource_refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _datasource_refs(v)]
+    return []
+
+
+@pytest.mark.parametrize("name", DASHBOARDS)
+def test_dashboard_imports_anywhere(name):
+    """A `datasource` variable (type prometheus) that every panel uses, and `__inputs` so that Grafana's "Import
+    dashboard" asks for the datasource; no uid is hard-coded (only Grafana's own annotation source)."""
+    dashboard = _load(name)
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    var = variables["datasource"]
+    assert var["type"] == "datasource" and var["query"] == "prometheus"
+    assert dashboard["templating"]["list"][0] is var  # first, as the other variables' queries depend on it
+    (needed,) = dashboard["__inputs"]
+    assert needed == needed | {"type": "datasource", "pluginId": "prometheus"}
+    # The import replaces ${DS_PROMETHEUS} with the chosen datasource: the variable starts there.
+    assert var["current"]["value"] == "${" + needed["name"] + "}"
+    refs = _datasource_refs(dashboard)
+    hard_coded = [r for r in refs if r != DATASOURCE_REF and r.get("type") != "grafana"]
+    assert not hard_coded, hard_coded
+    assert sum(r == DATASOURCE_REF for r in refs) >= len([p for p in _panels(dashboard) if p["type"] != "row"])
+
+
+def test_provisioned_stack_opens_the_dashboards_without_a_question():
+    """With one Prometheus datasource, the default, the `datasource` variable resolves to it by itself."""
+    ds = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text())["datasources"]
+    prometheus = [s for s in ds if s["type"] == "prometheus"]
+    assert len(prometheus) == 1 and prometheus[0]["isDefault"] is True
+    for name in DASHBOARDS:
+        var = next(v for v in _load(name)["templating"]["list"] if v["name"] == "datasource")
+        assert var["hide"] == 0 and var["regex"] == "" and var["multi"] is False and var["includeAll"] is False
+
+
+def test_overview_shows_spend_against_the_budget():
+    panel = next(p for p in _panels(_load("llm-overview")) if p["title"] == "Spend against budget (24h)")
+    exprs = [t["expr"] for t in panel["targets"]]
+    assert any("llm_cost_usd_total" in e and "[24h]" in e for e in exprs)
+    assert any("llm_daily_budget_usd" in e for e in exprs)
+    assert panel["fieldConfig"]["defaults"]["unit"] == "currencyUSD"
 
 
 def test_overview_has_the_panels_the_issue_asks_for():
@@ -189,9 +246,6 @@ def test_every_named_metric_is_in_the_project_contract():
     assert not unknown, f"metrics nobody produces: {unknown}"
 
 
-PROXY_FAMILIES = {"llm_requests", "llm_requests_failed", "llm_tokens_used", "llm_response_latency_seconds"}
-
-
 @pytest.mark.parametrize(
     ("package", "prefix"),
     [("exporter", "llm_exporter_"), ("exporter", "llm_"), ("bridge", "alert_bridge_")],
@@ -199,16 +253,10 @@ PROXY_FAMILIES = {"llm_requests", "llm_requests_failed", "llm_tokens_used", "llm
 )
 def test_every_named_metric_is_produced_by_the_code(package, prefix):
     """Names taken from the code that produces them: the sidecar, the simulator (the proxy's four) and the bridge."""
-    sidecar_landed = (REPO / "exporter" / "app.py").exists()
-    if prefix == "llm_exporter_" and not sidecar_landed:
-        pytest.skip("the sidecar (exporter/app.py) has not landed yet")
     produced = {_base(n) for n in _names_in_code(package, prefix)}
     named = {m: w for m, w in _dashboard_and_rule_names().items() if m.startswith(prefix)}
     if prefix == "llm_":
         named = {m: w for m, w in named.items() if not m.startswith("llm_exporter_")}
-        if not sidecar_landed:
-            # Until the sidecar lands, only the proxy's own families (the simulator's) can be checked.
-            named = {m: w for m, w in named.items() if _base(m) in PROXY_FAMILIES}
     assert produced, f"no {prefix}* names found in {package}/"
     missing = {m: w for m, w in named.items() if _base(m) not in produced}
     assert not missing, f"named in dashboards or rules but not produced by {package}/: {missing}"
@@ -265,6 +313,8 @@ def _typecheck(cache: Path, sources: dict[str, str], tmp_path: Path) -> subproce
     (work / "node_modules").symlink_to(cache / "node_modules")
     files = []
     for name, text in sources.items():
+        # __inputs is the import wrapper Grafana's "Import dashboard" reads, not part of the dashboard model.
+        text = json.dumps({k: v for k, v in json.loads(text).items() if not k.startswith("__")}, indent=2)
         path = work / f"{name}.ts"
         path.write_text(f"{header}export const dashboard: Json<Dashboard> = {text};\n")
         files.append(str(path))
@@ -298,7 +348,8 @@ def test_schema_check_rejects_wrong_dashboards(tmp_path):
 
 # Panels that may rightly be empty here: no price table, no incident yet, no hour of history, no failures.
 MAY_BE_EMPTY = {
-    "Cost in range", "Cost per hour (USD)", "Active alerts", "Sidecar scrape errors by reason",
+    "Cost in range", "Cost per hour (USD)", "Spend against budget (24h)", "Active alerts",
+    "Sidecar scrape errors by reason",
     "Counter resets and dropped series",
 }  # fmt: skip
 LIVE_PROMETHEUS = """
@@ -340,8 +391,6 @@ def _series_query(expr: str) -> str:
 
 @pytest.mark.realbin
 def test_every_panel_query_runs_against_real_prometheus(tmp_path):
-    if not (REPO / "exporter" / "app.py").exists():
-        pytest.skip("the sidecar (exporter/app.py) has not landed yet")
     from tests.deploy._live_stack import live_stack
     from tests.realbin import run_prometheus
 

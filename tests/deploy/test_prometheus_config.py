@@ -37,7 +37,7 @@ def test_promtool_check_config_is_clean(tmp_path: Path):
         [require_binary("promtool"), "check", "config", str(config)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 9 rules found" in result.stdout
+    assert "SUCCESS: 15 rules found" in result.stdout
     assert "SUCCESS: 7 rules found" in result.stdout
 
 
@@ -187,10 +187,11 @@ async def test_real_prometheus_scrapes_with_the_token_and_evaluates_every_rule(t
     assert per_request == pytest.approx(dict.fromkeys(MODELS, 500), rel=1e-6)
 
     rules = [rule for group in groups for rule in group["rules"]]
-    assert len(rules) == 16
+    assert len(rules) == 22
     assert [(r["name"], r["lastError"]) for r in rules if r["health"] != "ok"] == []
     states = {r["name"]: r.get("state") for r in rules if r["type"] == "alerting"}
     assert states["Watchdog"] in ("pending", "firing")
     # Healthy constant traffic: none of the traffic alerts is even pending.
-    for name in ("LLMHighFailureRate", "LLMHighLatency", "LLMRequestSurge", "LLMTokenSurge", "LLMProxyDown"):
+    quiet = ("LLMHighFailureRate", "LLMHighLatency", "LLMRequestSurge", "LLMTokenSurge", "LLMProxyDown")
+    for name in (*quiet, "LLMSpendSurge", "LLMDailyBudgetExceeded"):
         assert states[name] == "inactive"

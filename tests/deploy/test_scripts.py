@@ -15,21 +15,27 @@ from tests.deploy._stack_paths import DEPLOY, SCRIPTS
 from tests.realbin import free_port, run_alertmanager, run_prometheus
 
 OPERATOR_SCRIPTS = ("setup.sh", "health-check.sh", "backup.sh", "restore.sh", "install-system-deps.sh")
+# Generated when empty, kept in .env and written to their files.
 SECRETS = {
     "PROMETHEUS_BEARER_TOKEN": "exporter_token",
     "BRIDGE_TOKEN": "bridge_token",
-    "LLM_PROXY_TOKEN": "llm_proxy_token",
+    "GRAFANA_ADMIN_PASSWORD": "grafana_admin_password",
 }
 
 
 def _run(script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    # The operator's settings come from .env or from `env`, not from whatever the test runner has.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(_SETTING_PREFIXES)}
     return subprocess.run(
         ["bash", str(SCRIPTS / script), *args],
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, **(env or {})},
+        env={**inherited, **(env or {})},
     )
+
+
+_SETTING_PREFIXES = ("LLM_PROXY_", "FALLBACK_", "WATCHDOG_", "RUNBOOK_", "BRIDGE_", "SLACK_", "SMTP_")
 
 
 def _env(path: Path) -> dict[str, str]:
@@ -66,17 +72,22 @@ def test_setup_generates_secrets_once_and_keeps_them(tmp_path):
         assert len(env[key]) >= 32, key
         assert (deploy / "secrets" / file).read_text() == env[key]
         assert not (deploy / "secrets" / file).stat().st_mode & stat.S_IWOTH
-    assert len(env["GRAFANA_ADMIN_PASSWORD"]) >= 32
-    assert len({env[k] for k in (*SECRETS, "GRAFANA_ADMIN_PASSWORD")}) == 4, "each secret is its own"
-    for value in (env[k] for k in (*SECRETS, "GRAFANA_ADMIN_PASSWORD")):
+    # The demo simulator's token (LLM_PROXY_URL points at it): generated into its file only, not into .env.
+    demo_token = (deploy / "secrets" / "llm_proxy_token").read_text()
+    assert len(demo_token) >= 32 and env["LLM_PROXY_TOKEN"] == ""
+    assert len({*(env[k] for k in SECRETS), demo_token}) == 4, "each secret is its own"
+    for value in (*(env[k] for k in SECRETS), demo_token):
         assert value not in first.stdout + first.stderr, "a secret was printed"
     assert "prometheus config OK" in first.stdout and "alertmanager config OK" in first.stdout
+    assert (deploy / "config").is_dir()
+    assert "no fallback receiver" in first.stderr  # none configured: said so
 
     second = _run("setup.sh", "--deploy-dir", str(deploy))
     assert second.returncode == 0, second.stdout + second.stderr
     assert _env(deploy / ".env") == env
     for key, file in SECRETS.items():
         assert (deploy / "secrets" / file).read_text() == env[key]
+    assert (deploy / "secrets" / "llm_proxy_token").read_text() == demo_token
 
 
 def test_setup_keeps_a_secret_set_by_the_operator_and_adopts_token_files(tmp_path):
@@ -201,3 +212,151 @@ def test_shellcheck_clean():
         timeout=60,
     )
     assert result.returncode == 0, result.stdout
+
+
+# --- The proxy's token: the real one is taken, a change is picked up, only the demo gets a generated one ------
+
+
+def _set_env_line(deploy: Path, key: str, value: str) -> None:
+    text = (deploy / ".env").read_text()
+    lines = [f"{key}={value}" if line.startswith(f"{key}=") else line for line in text.splitlines()]
+    (deploy / ".env").write_text("\n".join(lines) + "\n")
+
+
+def _proxy_token(deploy: Path) -> str:
+    return (deploy / "secrets" / "llm_proxy_token").read_text()
+
+
+def test_setup_takes_the_real_proxy_token_and_picks_up_a_change(tmp_path):
+    deploy = _deploy_copy(tmp_path)
+    setup = ("setup.sh", "--deploy-dir", str(deploy), "--no-validate")
+    # As the README's quick start goes: setup, edit .env (a real proxy and its token), setup again.
+    assert _run(*setup).returncode == 0
+    generated = _proxy_token(deploy)
+    _set_env_line(deploy, "LLM_PROXY_URL", "https://proxy.example.com/metrics")
+    _set_env_line(deploy, "LLM_PROXY_TOKEN", "real-token-1")
+    result = _run(*setup)
+    assert result.returncode == 0, result.stderr
+    assert _proxy_token(deploy) == "real-token-1"
+    assert "real-token-1" not in result.stdout + result.stderr
+
+    # The operator changes it: the next run rewrites the file.
+    _set_env_line(deploy, "LLM_PROXY_TOKEN", "real-token-2")
+    assert _run(*setup).returncode == 0
+    assert _proxy_token(deploy) == "real-token-2"
+
+    # The environment wins over .env.
+    assert _run(*setup, env={"LLM_PROXY_TOKEN": "from-environment"}).returncode == 0
+    assert _proxy_token(deploy) == "from-environment"
+
+    # A token file: taken, and kept on later runs while .env has none; .env wins over it once set again.
+    _set_env_line(deploy, "LLM_PROXY_TOKEN", "")
+    token_file = tmp_path / "proxy-token"
+    token_file.write_text("from-file\n")
+    assert _run(*setup, "--proxy-token-file", str(token_file)).returncode == 0
+    assert _proxy_token(deploy) == "from-file"
+    assert _run(*setup).returncode == 0
+    assert _proxy_token(deploy) == "from-file"
+    _set_env_line(deploy, "LLM_PROXY_TOKEN", "real-token-3")
+    assert _run(*setup).returncode == 0
+    assert _proxy_token(deploy) == "real-token-3"
+    assert generated not in _proxy_token(deploy)
+    assert "LLM_PROXY_TOKEN=real-token-3" in (deploy / ".env").read_text()  # .env keeps what the operator wrote
+
+    # Both a token file and the environment: refused, naming both.
+    both = _run(*setup, "--proxy-token-file", str(token_file), env={"LLM_PROXY_TOKEN": "x"})
+    assert both.returncode == 2 and "--proxy-token-file" in both.stderr and "LLM_PROXY_TOKEN" in both.stderr
+
+
+def test_setup_never_sends_a_generated_token_to_a_real_proxy(tmp_path):
+    deploy = _deploy_copy(tmp_path)
+    setup = ("setup.sh", "--deploy-dir", str(deploy), "--no-validate")
+    assert _run(*setup).returncode == 0
+    assert len(_proxy_token(deploy)) >= 32  # the demo simulator's
+    # Pointed at a real proxy without giving its token: no token rather than the demo's random one.
+    _set_env_line(deploy, "LLM_PROXY_URL", "https://proxy.example.com/metrics")
+    result = _run(*setup)
+    assert result.returncode == 0
+    assert _proxy_token(deploy) == ""
+    assert "no LLM_PROXY_TOKEN" in result.stderr
+
+
+# --- Secrets: written from .env into files, and absent from what Compose shows ---------------------------------
+
+CHANNEL_SECRETS = {
+    "SLACK_WEBHOOK_URL": ("slack_webhook_url", "https://hooks.slack.com/services/T0/B0/slack-secret-part", 10001),
+    "DISCORD_WEBHOOK_URL": ("discord_webhook_url", "https://discord.com/api/webhooks/1/discord-secret", 10001),
+    "TEAMS_WEBHOOK_URL": ("teams_webhook_url", "https://example.webhook.office.com/teams-secret", 10001),
+    "WEBHOOK_URL": ("webhook_url", "https://hooks.example.com/generic-secret", 10001),
+    "SMTP_PASSWORD": ("smtp_password", "smtp-secret-password", 10001),
+    "FALLBACK_SMTP_PASSWORD": ("fallback_smtp_password", "fallback-secret-password", 65534),
+    "GRAFANA_ADMIN_PASSWORD": ("grafana_admin_password", "grafana-secret-password", 472),
+}
+
+
+def test_setup_writes_secrets_to_files_and_compose_config_shows_none(tmp_path):
+    from tests.deploy._stack_paths import compose_binary
+
+    deploy = _deploy_copy(tmp_path)
+    example = (deploy / "env.example").read_text()
+    values = {k: v for k, (_, v, _) in CHANNEL_SECRETS.items()}
+    values |= {
+        "LLM_PROXY_URL": "https://proxy.example.com/metrics",
+        "LLM_PROXY_TOKEN": "proxy-secret-token",
+        "FALLBACK_EMAIL_TO": "oncall@example.com",
+        "FALLBACK_EMAIL_FROM": "am@example.com",
+        "FALLBACK_SMTP_SMARTHOST": "smtp.example.com:587",
+        "WATCHDOG_URL": "https://hc-ping.example.com/watchdog-secret",
+        "FALLBACK_WEBHOOK_URL": "https://hooks.example.com/fallback-secret",
+    }
+    lines = [f"{line.split('=')[0]}={values[line.split('=')[0]]}" if line.split("=")[0] in values else line
+             for line in example.splitlines()]  # fmt: skip
+    (deploy / ".env").write_text("\n".join(lines) + "\n")
+    result = _run("setup.sh", "--deploy-dir", str(deploy))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "alertmanager config OK" in result.stdout  # amtool 0.25 accepts the rendered fallback and watchdog
+    assert "fallback receiver: email,webhook" in result.stdout
+
+    for _key, (name, value, owner) in CHANNEL_SECRETS.items():
+        path = deploy / "secrets" / name
+        assert path.read_text() == value, name
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+        assert path.stat().st_uid == owner, name
+    env = _env(deploy / ".env")
+    generated = [env["PROMETHEUS_BEARER_TOKEN"], env["BRIDGE_TOKEN"]]
+    secret_values = [v for _, v, _ in CHANNEL_SECRETS.values()] + ["proxy-secret-token", *generated]
+    output = result.stdout + result.stderr
+    assert not [v for v in secret_values if v in output], "setup printed a secret"
+
+    rendered = (deploy / "rendered" / "alertmanager" / "alertmanager.yml").read_text()
+    assert "auth_password_file: secrets/fallback_smtp_password" in rendered
+    assert "fallback-secret-password" not in rendered
+    assert stat.S_IMODE((deploy / "rendered" / "alertmanager" / "alertmanager.yml").stat().st_mode) == 0o640
+
+    for profile in ((), ("--profile", "demo")):
+        config = subprocess.run(
+            [str(compose_binary()), "-f", str(deploy / "docker-compose.yml"), *profile, "config"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        assert config.returncode == 0, config.stderr
+        leaked = [v for v in secret_values if v in config.stdout]
+        assert not leaked, f"in docker compose config: {len(leaked)} secret value(s)"
+        assert "/run/secrets/slack_webhook_url" in config.stdout
+
+
+@pytest.mark.realbin
+def test_health_check_says_whether_alertmanager_has_a_fallback_receiver(tmp_path):
+    only_am = ("--skip", "prometheus,grafana,exporter,bridge")
+    empty = 'route: {receiver: "null"}\nreceivers: [{name: "null"}, {name: fallback}]\n'
+    with run_alertmanager(empty, tmp_path / "empty") as am:
+        result = _run("health-check.sh", "--alertmanager-url", am.url, *only_am)
+    assert result.returncode == 0, result.stdout  # a warning, not a failure
+    assert "WARN alertmanager fallback receiver: none configured" in result.stdout
+    webhook = empty.replace("{name: fallback}", '{name: fallback, webhook_configs: [{url: "http://127.0.0.1:9/x"}]}')
+    with run_alertmanager(webhook, tmp_path / "webhook") as am:
+        result = _run("health-check.sh", "--alertmanager-url", am.url, *only_am)
+    assert result.returncode == 0, result.stdout
+    assert "OK   alertmanager fallback receiver (webhook)" in result.stdout

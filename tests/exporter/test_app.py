@@ -262,11 +262,13 @@ async def test_promtool_check_metrics_is_clean(upstream, sidecar, tmp_path):
     prices.write_text("models: {other: {prompt: 1, completion: 2}}\n")
     from exporter.prices import load_prices
 
-    client, poller = await sidecar(sidecar_config(upstream, prices=load_prices(prices), latency_threshold=1.5))
+    config = sidecar_config(upstream, prices=load_prices(prices), latency_threshold=1.5, daily_budget_usd=250.0)
+    client, poller = await sidecar(config)
     await asyncio.sleep(0.1)
     await poller.poll_once()
     text = await scrape_text(client)
     assert "llm_response_latency_p95_seconds" in text and "llm_exporter_unpriced_tokens_total" in text
+    assert "llm_daily_budget_usd" in text
     result = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == b"" and result.stderr.strip() == b""
@@ -325,3 +327,13 @@ async def test_outbound_scrape_goes_through_http_proxy_from_environment(upstream
     assert text.startswith(UPSTREAM_BODY.decode())
     assert upstream.requests[-1]["Host"] == "llm-proxy.invalid:8000"
     assert value(samples(text), "llm_exporter_upstream_up", upstream="llm-proxy.invalid:8000") == 1.0
+
+
+async def test_daily_budget_gauge_only_when_set(upstream, sidecar):
+    upstream.body = UPSTREAM_BODY
+    client, poller = await sidecar(sidecar_config(upstream, daily_budget_usd=250.0))
+    await poller.poll_once()
+    assert value(samples(await scrape_text(client)), "llm_daily_budget_usd") == 250.0
+    client, poller = await sidecar(sidecar_config(upstream))
+    await poller.poll_once()
+    assert "llm_daily_budget_usd" not in await scrape_text(client)

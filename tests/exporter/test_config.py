@@ -108,6 +108,8 @@ def test_prices_file(tmp_path):
             id="token-file-missing",
         ),
         pytest.param({**URL, "EXPORTER_LOG_LEVEL": "loud"}, "EXPORTER_LOG_LEVEL", "one of", id="log-level"),
+        pytest.param({**URL, "LLM_DAILY_BUDGET_USD": "lots"}, "LLM_DAILY_BUDGET_USD", "USD", id="budget-text"),
+        pytest.param({**URL, "LLM_DAILY_BUDGET_USD": "-5"}, "LLM_DAILY_BUDGET_USD", "positive", id="budget-neg"),
     ],
 )
 def test_bad_config_names_the_variable(env, named, hint):
@@ -155,3 +157,9 @@ def test_help_lists_every_variable():
     assert result.returncode == 0
     for var in VARIABLES:
         assert var.env in result.stdout and var.flag in result.stdout
+
+
+def test_daily_budget():
+    assert load_config([], URL).daily_budget_usd is None
+    assert load_config([], {**URL, "LLM_DAILY_BUDGET_USD": "250.5"}).daily_budget_usd == 250.5
+    assert load_config(["--daily-budget-usd", "99"], {**URL, "LLM_DAILY_BUDGET_USD": "1"}).daily_budget_usd == 99

@@ -7,9 +7,10 @@ from fractions import Fraction
 import pytest
 import yaml
 
-from stack.configs import DEPLOY_DIR, Ports, render_alertmanager, render_prometheus, rewrite_addresses
+from stack.configs import Ports, render_alertmanager, render_prometheus, rewrite_addresses
 
 PORTS = Ports(sim=18000, exporter=19470, prometheus=19090, alertmanager=19093, bridge=19095)
+FALLBACK = "http://127.0.0.1:18999/fallback"
 
 
 @pytest.mark.parametrize(
@@ -71,13 +72,6 @@ def test_render_copies_the_tree_scaled_and_rewritten(tmp_path):
     assert (tmp_path / "am/secrets/bridge_token").read_text() == "tok-b"
 
 
-needs_deploy = pytest.mark.skipif(
-    not all((DEPLOY_DIR / f).exists() for f in ("prometheus/prometheus.yml", "alertmanager/alertmanager.yml")),
-    reason="deploy configs not there yet",
-)
-
-
-@needs_deploy
 def test_rendered_prometheus_config_is_valid_and_local(tmp_path):
     cfg = render_prometheus(tmp_path / "prometheus", PORTS, Fraction(1, 60), "tok")
     text = cfg.read_text()
@@ -87,18 +81,22 @@ def test_rendered_prometheus_config_is_valid_and_local(tmp_path):
         t for sc in yaml.safe_load(text)["scrape_configs"] for s in sc.get("static_configs", []) for t in s["targets"]
     ]
     assert targets and all(t.startswith("127.0.0.1:") for t in targets), targets
+    # Runbook links open the local bridge's page.
+    rules = (tmp_path / "prometheus" / "rules" / "alerts.yml").read_text()
+    assert "http://127.0.0.1:19095/runbooks#llmproxydown" in rules and "localhost:9095" not in rules
     result = subprocess.run(
         [shutil.which("promtool") or "promtool", "check", "config", str(cfg)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@needs_deploy
 def test_rendered_alertmanager_config_is_valid_and_local(tmp_path):
-    cfg = render_alertmanager(tmp_path / "alertmanager", PORTS, Fraction(1, 60), "tok")
+    cfg = render_alertmanager(tmp_path / "alertmanager", PORTS, Fraction(1, 60), "tok", fallback_url=FALLBACK)
     text = cfg.read_text()
     assert "alert-bridge:" not in text
     assert "127.0.0.1:19095" in text
+    receivers = {r["name"]: r for r in yaml.safe_load(text)["receivers"]}
+    assert receivers["fallback"]["webhook_configs"][0]["url"] == FALLBACK
     result = subprocess.run(
         [shutil.which("amtool") or "amtool", "check-config", str(cfg)], capture_output=True, text=True
     )
