@@ -218,8 +218,11 @@ class Dispatcher:
             await self._dead(d, "render_error", d.attempts)
             return
         attempts = d.attempts
+        refs = await self.outbox.message_refs(d.channel, d.group_key)
+        saved = False
         for index in range(min(d.parts_sent, len(messages)), len(messages)):
             message = messages[index]
+            message.ref = refs.get(index + 1)
             wait = lane.ready_at() - time.time()
             if wait > 0:
                 await self._sleep(wait)
@@ -230,6 +233,9 @@ class Dispatcher:
             result = await self._send(channel, message)
             lane.record(time.time(), result)
             if result.outcome is Outcome.DELIVERED:
+                if result.ref and result.ref != message.ref:  # stored first: a retry then edits, never reposts
+                    await self.outbox.save_message_ref(d.channel, d.group_key, index + 1, result.ref)
+                    saved = True
                 await self.outbox.part_sent(d.id, index + 1, attempts)
                 if message.truncated:
                     self.metrics.truncations.labels(d.channel).inc()
@@ -240,6 +246,8 @@ class Dispatcher:
             await self._retry(lane, d, result, attempts)
             return
         await self.outbox.delivered(d.id, attempts)
+        if notification.state == "resolved" and (refs or saved):  # the group's next incident is a new message
+            await self.outbox.forget_message_refs(d.channel, d.group_key)
         self.metrics.deliveries.labels(d.channel, "delivered").inc()
         self.metrics.latency.labels(d.channel).observe(max(0.0, time.time() - d.received_at))
         log.info(

@@ -109,6 +109,9 @@ class Result:
     retry_after: float | None = None  # seconds the platform asked to wait (Retry-After, retry_after)
     remaining: int | None = None  # requests left in the current rate-limit window (X-RateLimit-Remaining)
     reset_after: float | None = None  # seconds until that window resets (X-RateLimit-Reset-After)
+    # The platform's reference of the message just posted (a Discord message id, a Slack channel and ts): kept
+    # per alert group and channel, handed back in `Message.ref` so later notifications of the group edit it.
+    ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,11 @@ class Message:
     parts: int = 1
     truncated: bool = False  # something was cut or collapsed to fit: counted in alert_bridge_truncations_total
     headers: dict[str, str] = field(default_factory=dict)
+    # Set by the dispatcher: the `Result.ref` of this part posted earlier for the same alert group; the channel
+    # edits that message instead of posting a new one. None: post.
+    ref: str | None = None
+    reply: str = ""  # a short line for the message's thread when it is edited (Slack: "resolved after 12m")
+    files: dict[str, bytes] = field(default_factory=dict)  # file name -> content, sent with a first post (charts)
 
 
 @dataclass(frozen=True)
