@@ -92,12 +92,20 @@ async def test_update_in_place_off_posts_every_notification(aiohttp_client, tmp_
     assert [m for m, _ in _calls(fake)] == ["POST", "POST", "POST"]
 
 
-def _delivered(tmp_path) -> int:
+def _count(tmp_path, sql: str) -> int:
     db = sqlite3.connect(tmp_path / "data" / "outbox.db")
     try:
-        return db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'").fetchone()[0]
+        return db.execute(sql).fetchone()[0]
     finally:
         db.close()
+
+
+def _delivered(tmp_path) -> int:
+    return _count(tmp_path, "SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'")
+
+
+def _refs(tmp_path) -> int:
+    return _count(tmp_path, "SELECT COUNT(*) FROM message_refs")
 
 
 async def test_a_resolve_after_a_restart_still_edits_the_original(tmp_path):
@@ -115,11 +123,8 @@ async def test_a_resolve_after_a_restart_still_edits_the_original(tmp_path):
         async with bridge(tmp_path, **env) as (proc, url):
             assert await _post(url, resolved) == 200
             await eventually(lambda: len(fake.delivered) == 3, timeout=15)
+            # The group resolved: its reference goes, so a new incident starts a new message.
+            await eventually(lambda: _refs(tmp_path) == 0)
     (message_id,) = fake.messages
     assert _calls(fake) == [("POST", HOOK)] + [("PATCH", f"{HOOK}/messages/{message_id}")] * 2
     assert all(e["color"] == 0x2E7D32 for e in fake.messages[message_id]["embeds"])
-    db = sqlite3.connect(tmp_path / "data" / "outbox.db")
-    try:  # the group resolved: its reference is gone, so a new incident starts a new message
-        assert db.execute("SELECT COUNT(*) FROM message_refs").fetchone() == (0,)
-    finally:
-        db.close()
