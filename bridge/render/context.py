@@ -71,6 +71,7 @@ class GroupView:
     alertmanager_url: Url | None
     group_url: Url | None  # Alertmanager's alert list filtered on this group
     alerts: list[AlertView] = field(default_factory=list)
+    duration: str | None = None  # once resolved: from the first alert's start to the last one's end
 
     @property
     def counts(self) -> str:
@@ -223,6 +224,10 @@ def build_view(notification: Notification, ctx: ChannelContext) -> GroupView:
     status = notification.state
     colour = _colour(status, severity)
     group = notification.group_labels or notification.common_labels
+    ends = [a.ends_at for a in notification.alerts if a.ends_at]
+    duration = None
+    if status == "resolved" and ends:
+        duration = format_duration(max(ends) - min(a.starts_at for a in notification.alerts))
     group_url = None
     if am_url:
         group_url = safe_url(f"{am_url.rstrip('/')}/#/alerts?filter={matcher_filter(group)}")
@@ -242,4 +247,5 @@ def build_view(notification: Notification, ctx: ChannelContext) -> GroupView:
         alertmanager_url=safe_url(am_url),
         group_url=group_url,
         alerts=views,
+        duration=duration,
     )
