@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -12,6 +13,7 @@ from bridge.model import ChannelSettings
 __all__ = ["SLACK_API_URL", "SlackSettings"]
 
 SLACK_API_URL = "https://slack.com/api/"
+_MENTION = re.compile(r"here|channel|everyone|[SUW][A-Z0-9]{2,20}")
 
 
 class SlackSettings(ChannelSettings):
@@ -31,6 +33,18 @@ class SlackSettings(ChannelSettings):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else http_url(value)
+
+    @field_validator("mentions")
+    @classmethod
+    def _mention_ids(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        # Only these can become a mention: anything else could carry markup into the message.
+        for ids in value.values():
+            for i in ids:
+                if not _MENTION.fullmatch(str(i)):
+                    raise ValueError(
+                        f"mentions are here, channel, everyone, or Slack ids (S…, U…, W…), not {str(i)[:30]!r}"
+                    )
+        return {k: [str(i) for i in v] for k, v in value.items()}
 
     @model_validator(mode="after")
     def _one_way(self) -> SlackSettings:
