@@ -11,10 +11,10 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from bridge.metrics import BridgeMetrics
-from bridge.model import Channel, Message, Outcome, Result
+from bridge.model import Channel, Message, Notification, Outcome, Result
 from bridge.outbox import Delivery, Outbox, OutboxError
 from bridge.payload import PayloadError, decode_notification
 
@@ -81,6 +81,7 @@ class Dispatcher:
         retry_initial: float = 1.0,
         retry_max: float = 300.0,
         prune_after: float = 3600.0,
+        enrich: Callable[[Notification, int], Awaitable[Notification]] | None = None,
     ) -> None:
         self.outbox = outbox
         self.metrics = metrics
@@ -88,6 +89,7 @@ class Dispatcher:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.prune_after = prune_after
+        self.enrich = enrich  # adds charts and firing history (bridge.insight), within its own time budget
         self.channels: dict[str, Channel] = {}
         self._lanes: dict[str, _Lane] = {}
         self._stopping = asyncio.Event()
@@ -211,6 +213,8 @@ class Dispatcher:
         except PayloadError:
             await self._dead(d, "bad_stored_payload", d.attempts)
             return
+        if self.enrich is not None:
+            notification = await self.enrich(notification, d.notification_id)
         try:
             messages = channel.render(notification)
         except Exception:

@@ -26,6 +26,7 @@ __all__ = [
     "ChannelContext",
     "ChannelSettings",
     "ChannelType",
+    "Extras",
     "Message",
     "Notification",
     "Outcome",
@@ -57,6 +58,15 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class Extras:
+    """What the bridge adds to a notification from Prometheus before rendering; empty when it has nothing."""
+
+    chart: bytes | None = field(default=None, repr=False)  # PNG of the alerting series over the last hour
+    chart_url: str | None = None  # where the bridge serves that PNG (BRIDGE_PUBLIC_URL/charts/<id>.png)
+    fired: Mapping[str, int] = field(default_factory=dict)  # alert fingerprint -> times it fired in the last 24 h
+
+
+@dataclass(frozen=True)
 class Notification:
     """One Alertmanager webhook (payload version 4), validated."""
 
@@ -72,6 +82,7 @@ class Notification:
     version: str = "4"
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # the decoded body
     body: bytes = field(default=b"", compare=False, repr=False)  # the body exactly as received, when known
+    extras: Extras = field(default_factory=Extras, compare=False, repr=False)  # charts, firing history
 
     @property
     def state(self) -> str:

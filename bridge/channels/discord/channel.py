@@ -23,6 +23,7 @@ __all__ = ["DISCORD_PACE", "DiscordChannel"]
 # Discord API docs, rate limits: about 5 requests per 2 s per webhook (the headers, when given, take over).
 DISCORD_PACE = Pace(messages=5, per_seconds=2.0)
 TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
+CHART_FILE = "chart.png"
 
 
 class DiscordChannel:
@@ -57,7 +58,13 @@ class DiscordChannel:
 
     def render(self, notification: Notification) -> list[Message]:
         view = build_view(notification, self._ctx)
-        return fit(view, Embeds(self._md, self._text, self._head(view)), self._ctx.max_parts)
+        messages = fit(view, Embeds(self._md, self._text, self._head(view)), self._ctx.max_parts)
+        chart = notification.extras.chart
+        if chart and messages:
+            # Uploaded with the first post and shown as the first embed's image; an edit keeps the upload.
+            messages[0].files = {CHART_FILE: chart}
+            messages[0].body["embeds"][0]["image"] = {"url": f"attachment://{CHART_FILE}"}
+        return messages
 
     def violations(self, message: Message) -> list[str]:
         return limits.violations(message.body)
@@ -79,7 +86,10 @@ class DiscordChannel:
     def _edit_body(body: dict[str, Any]) -> dict[str, Any]:
         # An edit replaces what it names: an empty `content` clears the first post's mentions once resolved;
         # `username` cannot be edited.
-        return {"content": "", **{k: v for k, v in body.items() if k != "username"}}
+        edit = {"content": "", **{k: v for k, v in body.items() if k != "username"}}
+        # The chart was uploaded with the first post; an edit names no file, so it cannot show one in an embed.
+        edit["embeds"] = [{k: v for k, v in e.items() if k != "image"} for e in edit.get("embeds", [])]
+        return edit
 
     async def _request(self, method: str, url: URL, body: dict[str, Any], files: dict[str, bytes] | None) -> Result:
         data: Any = json.dumps(body).encode()

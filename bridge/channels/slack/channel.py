@@ -70,6 +70,13 @@ class SlackChannel:
         reply = truncate(self._templates.render("slack.reply.j2", group=view).strip(), REPLY_MAX)[0]
         for m in messages:
             m.reply = reply
+        if view.chart_url and messages:
+            # Slack fetches the image from the bridge itself (BRIDGE_PUBLIC_URL/charts/<id>.png).
+            image = {"type": "image", "image_url": str(view.chart_url), "alt_text": f"{view.title}: the last hour"}
+            blocks = messages[0].body["attachments"][0]["blocks"]
+            blocks.append(image)
+            if self.violations(messages[0]):
+                blocks.pop()  # no room: the message matters more than its picture
         return messages
 
     def violations(self, message: Message) -> list[str]:
