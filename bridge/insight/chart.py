@@ -44,8 +44,17 @@ def render_chart(
         times = [datetime.fromtimestamp(t, zone) for t, _ in s.points]
         ax.plot(times, [v for _, v in s.points], linewidth=1.6, label=series_label(s, lines))
     if threshold is not None:
-        ax.axhline(threshold, color=_THRESHOLD_COLOUR, linestyle="--", linewidth=1.2, label=f"threshold {threshold:g}")
-    if started is not None:
+        # Not antialiased: a crisp line in exactly the threshold colour (and easy to find in a test).
+        ax.axhline(
+            threshold,
+            color=_THRESHOLD_COLOUR,
+            linestyle="--",
+            linewidth=1.5,
+            antialiased=False,
+            label=f"threshold {threshold:g}",
+        )
+    first = min((t for s in lines for t, _ in s.points), default=None)
+    if started is not None and first is not None and started.timestamp() >= first:  # else it is off the chart
         ax.axvline(started.astimezone(zone), color=_START_COLOUR, linestyle=":", linewidth=1.2, label="started")
     ax.set_title(title[:80], fontsize=10, loc="left")
     ax.xaxis.set_major_formatter(DateFormatter("%H:%M", tz=zone))
