@@ -97,6 +97,13 @@ for key in PROMETHEUS_BEARER_TOKEN BRIDGE_TOKEN LLM_PROXY_TOKEN; do
   fi
   echo "setup: secrets/${token_files[$key]} ready"
 done
+# The Slack bot token is the operator's to set, never generated: written from .env as it is (an empty file
+# means no bot), and a file put there by hand is kept while .env leaves it empty.
+slack_bot_token=$(env_get SLACK_BOT_TOKEN)
+if [[ -n $slack_bot_token || ! -f $secrets_dir/slack_bot_token ]]; then
+  printf '%s' "$slack_bot_token" > "$secrets_dir/slack_bot_token"
+fi
+echo "setup: secrets/slack_bot_token ready"
 if [[ -z $(env_get GRAFANA_ADMIN_PASSWORD) ]]; then
   env_set GRAFANA_ADMIN_PASSWORD "$(random_secret)"
   echo "setup: GRAFANA_ADMIN_PASSWORD generated (read it in $env_file)"

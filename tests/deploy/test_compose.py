@@ -152,9 +152,13 @@ def test_sidecar_and_simulator_wiring(tmp_path):
     assert sim["environment"]["SIM_LISTEN"] == "0.0.0.0:8000"
     assert sim["environment"]["SIM_SCENARIO"] == "demo"
     secrets = {name: Path(s["file"]) for name, s in cfg["secrets"].items()}
-    assert secrets == {n: DEPLOY / "secrets" / n for n in ("llm_proxy_token", "exporter_token", "bridge_token")}
+    names = ("llm_proxy_token", "exporter_token", "bridge_token", "slack_bot_token")
+    assert secrets == {n: DEPLOY / "secrets" / n for n in names}
     bridge = cfg["services"]["alert-bridge"]["environment"]
     assert bridge["BRIDGE_TOKEN_FILE"] == "/run/secrets/bridge_token"
+    assert bridge["SLACK_BOT_TOKEN_FILE"] == "/run/secrets/slack_bot_token"
+    assert "SLACK_BOT_TOKEN" not in bridge  # only through the secret file
+    assert bridge["PROMETHEUS_QUERY_URL"] == "http://prometheus:9090"  # the internal address under Compose
 
 
 def test_no_secret_has_a_default(tmp_path):
