@@ -76,7 +76,8 @@ async def reload(app: web.Application) -> bool:
     except ConfigError as exc:
         log.error("reload failed, keeping the previous configuration", extra={"error": str(exc)})
         return False
-    for key in ("host", "port", "data_dir"):
+    # Charts keep the Prometheus and public URL they started with (PROMETHEUS_URL links do follow a reload).
+    for key in ("host", "port", "data_dir", "prometheus_query_url", "public_url", "chart_timeout"):
         if getattr(config, key) != getattr(state.config, key):
             log.warning("setting needs a restart to change", extra={"setting": key})
     state.config = config

@@ -3,7 +3,9 @@ channels do with it; a slow or failing Prometheus never holds a message up."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import time
 from email import message_from_bytes
 from email.policy import default
@@ -12,13 +14,17 @@ import pytest
 from PIL import Image
 
 from bridge.app import create_app
-from bridge.channels import CHANNEL_TYPES
+from bridge.channels import CHANNEL_TYPES, create_channel
+from bridge.channels.teams import TeamsSettings
 from bridge.config import load_config
 from bridge.insight.chart import render_chart
 from bridge.insight.prometheus import Series
 from bridge.insight.promql import expression_from, split_threshold
 from bridge.insight.service import count_firings
+from bridge.model import ChannelContext, Extras
+from bridge.payload import parse_notification
 from tests.bridge.test_dispatch import eventually, post, sample
+from tests.bridge.test_teams import valid_card_message
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.payloads import alert, group
 from tests.fakes.prometheus import FakePrometheus
@@ -228,3 +234,15 @@ async def test_without_prometheus_nothing_is_asked_and_nothing_waits(aiohttp_cli
         await eventually(lambda: len(discord.delivered) == 1)
     assert discord.delivered[0].headers["Content-Type"] == "application/json"
     assert "fired" not in str(discord.delivered[0].json)
+
+
+def test_teams_card_shows_the_chart_from_the_bridge():
+    notification = parse_notification(group([alert()]))
+    url = "https://bridge.example.com/charts/" + "A" * 24 + ".png"
+    notification = dataclasses.replace(notification, extras=Extras(chart=b"png", chart_url=url, fired={"0" * 16: 3}))
+    settings = TeamsSettings(webhook_url="https://example.webhook.office.com/workflows/x")
+    (message,) = create_channel("t", settings, ChannelContext(session=None)).render(notification)
+    card = valid_card_message(message.body)
+    assert card["body"][-1] == {"type": "Image", "url": url, "altText": "LLMHighFailureRate: the last hour",
+                                "size": "stretch"}  # fmt: skip
+    assert '{"title": "fired in 24 h", "value": "3×"}' in json.dumps(card, ensure_ascii=False)

@@ -62,7 +62,7 @@ class TeamsChannel:
             # Teams fetches the image from the bridge itself (BRIDGE_PUBLIC_URL/charts/<id>.png).
             card = messages[0].body["attachments"][0]["content"]
             image = {"type": "Image", "url": str(view.chart_url), "altText": f"{view.title}: the last hour"}
-            card["body"].append({**image, "size": "Stretch"})
+            card["body"].append({**image, "size": "stretch"})
             if self.violations(messages[0]):
                 card["body"].pop()  # no room: the message matters more than its picture
         return messages
