@@ -24,13 +24,20 @@ class Series:
 
 
 async def query_range(
-    session: aiohttp.ClientSession, base_url: str, expr: str, start: float, end: float, step: float
+    session: aiohttp.ClientSession,
+    base_url: str,
+    expr: str,
+    start: float,
+    end: float,
+    step: float,
+    timeout: float = 10.0,
 ) -> list[Series]:
     """`/api/v1/query_range` of `expr` on `base_url`; raises PrometheusError."""
     url = base_url.rstrip("/") + "/api/v1/query_range"
     form = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+    limit = aiohttp.ClientTimeout(total=timeout)
     try:
-        async with session.post(url, data=form, allow_redirects=False) as resp:
+        async with session.post(url, data=form, allow_redirects=False, timeout=limit) as resp:
             raw = await resp.content.read(_MAX_BODY + 1)
             if len(raw) > _MAX_BODY:
                 raise PrometheusError("answer too large")
@@ -41,17 +48,23 @@ async def query_range(
             if resp.status != 200 or not isinstance(body, dict) or body.get("status") != "success":
                 error = body.get("errorType", "") if isinstance(body, dict) else ""
                 raise PrometheusError(f"query_range answered {resp.status} {str(error)[:40]}".strip())
+    except TimeoutError:
+        raise PrometheusError("query_range timed out") from None
     except aiohttp.ClientError as exc:
         raise PrometheusError(f"query_range failed: {type(exc).__name__}") from None
     data = body.get("data") or {}
-    if data.get("resultType") != "matrix":
-        raise PrometheusError(f"query_range gave {str(data.get('resultType'))[:20]}, not a matrix")
-    out = []
-    for item in data.get("result") or []:
-        points = []
-        for t, v in item.get("values") or []:
-            value = float(v)
-            if math.isfinite(value):
-                points.append((float(t), value))
-        out.append(Series({k: str(x) for k, x in (item.get("metric") or {}).items()}, points))
-    return out
+    if not isinstance(data, dict) or data.get("resultType") != "matrix":
+        raise PrometheusError("query_range did not answer a matrix")
+    try:
+        return [_series(item) for item in data.get("result") or []]
+    except (TypeError, ValueError, AttributeError):
+        raise PrometheusError("query_range answered a malformed matrix") from None
+
+
+def _series(item: dict) -> Series:
+    points = []
+    for t, v in item.get("values") or []:
+        value = float(v)
+        if math.isfinite(value):
+            points.append((float(t), value))
+    return Series({str(k): str(x) for k, x in (item.get("metric") or {}).items()}, points)

@@ -71,7 +71,7 @@ class Insight:
         self.zone = zone
         self.store = ChartStore(data_dir)
         self._tasks: OrderedDict[int, tuple[asyncio.Task[Extras], float]] = OrderedDict()
-        self._timed_out: set[int] = set()
+        self._timed_out: set[int] = set()  # failures are counted once per notification, not per channel
         # One drawing thread: charts are CPU-bound and the bridge must not take every core for them.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charts")
         self._warm: asyncio.Future[None] | None = None
@@ -100,7 +100,8 @@ class Insight:
             task = asyncio.create_task(self._extras(notification), name=f"bridge-insight-{key}")
             self._tasks[key] = (task, time.monotonic() + self.timeout)
             while len(self._tasks) > _CACHE:
-                old, _ = self._tasks.popitem(last=False)[1]
+                gone, (old, _) = self._tasks.popitem(last=False)
+                self._timed_out.discard(gone)
                 if not old.done():
                     old.cancel()
         task, deadline = self._tasks[key]
@@ -116,6 +117,12 @@ class Insight:
             if task.cancelled():
                 return notification
             raise
+        except Exception:  # a bug here must never hold a message back
+            log.exception("chart and firing history failed", extra={"notification": key})
+            if key not in self._timed_out:
+                self._timed_out.add(key)
+                self.metrics.chart_failures.labels("render").inc()
+            return notification
         return dataclasses.replace(notification, extras=extras)
 
     async def _extras(self, notification: Notification) -> Extras:
@@ -136,7 +143,9 @@ class Insight:
         assert self.query_url is not None
         end = time.time()
         try:
-            return await query_range(self.session, self.query_url, expr, end - window, end, step)
+            # Past twice the budget nobody waits for the answer any more.
+            limit = max(1.0, 2 * self.timeout)
+            return await query_range(self.session, self.query_url, expr, end - window, end, step, limit)
         except PrometheusError as exc:
             self.metrics.chart_failures.labels("query").inc()
             log.warning("Prometheus query failed", extra={"error": str(exc)})

@@ -153,12 +153,17 @@ async def test_discord_first_post_carries_the_chart_and_the_firing_count(aiohttp
     assert sample(client, "alert_bridge_chart_failures_total", reason="timeout") == 0
 
 
-@pytest.mark.parametrize("trouble", ["slow", "down", "error"])
+GARBAGE = '{"status": "success", "data": {"resultType": "matrix", "result": [{"values": [["x", {}]]}]}}'
+
+
+@pytest.mark.parametrize("trouble", ["slow", "down", "error", "garbage"])
 async def test_a_slow_or_failing_prometheus_never_holds_the_message(aiohttp_client, tmp_path, prometheus, trouble):
     if trouble == "slow":
         prometheus.delay = 5.0
     elif trouble == "error":
         prometheus.respond = lambda rec: Answer(503, "overloaded")
+    elif trouble == "garbage":
+        prometheus.respond = lambda rec: Answer(200, GARBAGE, {"Content-Type": "application/json"})
     url = prometheus.url if trouble != "down" else "http://127.0.0.1:9"  # nothing listens on the discard port
     async with FakeDiscord(limit=100) as discord:
         client = await _app(
