@@ -71,7 +71,7 @@ class Insight:
         self.zone = zone
         self.store = ChartStore(data_dir)
         self._tasks: OrderedDict[int, tuple[asyncio.Task[Extras], float]] = OrderedDict()
-        self._timed_out: set[int] = set()  # failures are counted once per notification, not per channel
+        self._counted: set[int] = set()  # failures are counted once per notification, not per channel
         # One drawing thread: charts are CPU-bound and the bridge must not take every core for them.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charts")
         self._warm: asyncio.Future[None] | None = None
@@ -101,15 +101,15 @@ class Insight:
             self._tasks[key] = (task, time.monotonic() + self.timeout)
             while len(self._tasks) > _CACHE:
                 gone, (old, _) = self._tasks.popitem(last=False)
-                self._timed_out.discard(gone)
+                self._counted.discard(gone)
                 if not old.done():
                     old.cancel()
         task, deadline = self._tasks[key]
         try:
             extras = await asyncio.wait_for(asyncio.shield(task), max(0.0, deadline - time.monotonic()))
         except TimeoutError:
-            if key not in self._timed_out:
-                self._timed_out.add(key)
+            if key not in self._counted:
+                self._counted.add(key)
                 self.metrics.chart_failures.labels("timeout").inc()
                 log.warning("chart and firing history not ready in time", extra={"notification": key})
             return notification
@@ -119,8 +119,8 @@ class Insight:
             raise
         except Exception:  # a bug here must never hold a message back
             log.exception("chart and firing history failed", extra={"notification": key})
-            if key not in self._timed_out:
-                self._timed_out.add(key)
+            if key not in self._counted:
+                self._counted.add(key)
                 self.metrics.chart_failures.labels("render").inc()
             return notification
         return dataclasses.replace(notification, extras=extras)

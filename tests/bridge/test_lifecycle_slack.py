@@ -28,6 +28,10 @@ def _env(fake: FakeSlackApi, **extra: str) -> dict[str, str]:
     return {"SLACK_BOT_TOKEN": TOKEN, "SLACK_CHANNEL": "#alerts", "SLACK_API_URL": fake.api_url, **extra}
 
 
+def _sent(client) -> float | None:
+    return sample(client, "alert_bridge_deliveries_total", channel="slack", result="delivered")
+
+
 async def _app(aiohttp_client, tmp_path, **env: str):
     env = {"BRIDGE_DATA_DIR": str(tmp_path / "data"), "BRIDGE_RETRY_INITIAL": "0.1", **env}
     return await aiohttp_client(create_app(load_config(env, CHANNEL_TYPES)))
@@ -49,9 +53,7 @@ async def test_post_then_update_and_thread_replies(aiohttp_client, tmp_path):
         await eventually(lambda: len(fake.delivered) == 3)
         assert (await post(client, resolved)).status == 200
         await eventually(lambda: len(fake.delivered) == 5)
-        await eventually(
-            lambda: sample(client, "alert_bridge_deliveries_total", channel="slack", result="delivered") == 3
-        )
+        await eventually(lambda: _sent(client) == 3)
     assert _methods(fake) == [
         "chat.postMessage",
         "chat.update",
@@ -103,6 +105,21 @@ async def test_a_deleted_message_is_posted_again_and_429_waited_out(aiohttp_clie
     assert [r.status for r in updates] == [429, 200]  # ok: false message_not_found is HTTP 200
     assert updates[1].at - updates[0].at >= 1.0
     assert fake.requests[-1].path.endswith("chat.postMessage") and "thread_ts" not in fake.requests[-1].json
+
+
+@pytest.mark.parametrize(("error", "replies"), [("internal_error", 1), ("thread_not_found", 0)])
+async def test_a_failed_thread_reply_is_retried_only_when_it_may_go_later(aiohttp_client, tmp_path, error, replies):
+    async with FakeSlackApi(token=TOKEN, burst=100) as fake:
+        client = await _app(aiohttp_client, tmp_path, **_env(fake))
+        firing, more, _ = _firing_then_more_then_resolved()
+        await post(client, firing)
+        await eventually(lambda: len(fake.delivered) == 1)
+        fake.reply_errors.append(error)
+        await post(client, more)
+        await eventually(lambda: _sent(client) == 2)
+    (message,) = fake.messages.values()
+    assert "2 firing" in str(message["attachments"]) and len(fake.replies) == replies
+    assert sample(client, "alert_bridge_dead_letters_total", channel="slack", reason=f"slack_{error}") is None
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ class FakeSlackApi(Recorder):
         self.channels = {"#alerts": "C0ALERTS", "alerts": "C0ALERTS", "C0ALERTS": "C0ALERTS"}
         self.messages: dict[str, dict] = {}
         self.replies: list[tuple[str, str]] = []
+        self.reply_errors: list[str] = []  # `ok: false` errors to answer the next thread replies with
         self.pinged: list[set[str]] = []
         self.rate, self.burst = rate, burst
         self._tokens = float(burst)
@@ -113,6 +114,8 @@ class FakeSlackApi(Recorder):
         if thread is not None:
             if thread not in self.messages:
                 return self._error("thread_not_found")
+            if self.reply_errors:
+                return self._error(self.reply_errors.pop(0))
             self.replies.append((thread, body.get("text", "")))
         else:
             self.messages[ts] = {

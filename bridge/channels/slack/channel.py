@@ -98,11 +98,14 @@ class SlackChannel:
             result, _ = await self._call(client.chat_update(channel=channel, ts=ts, **message.body))
             if result.outcome is Outcome.DELIVERED:
                 if message.reply and message.part == 1:
-                    # A reply that fails makes the whole send retry: the edit is idempotent, the reply is short.
-                    result, _ = await self._call(
+                    reply, _ = await self._call(
                         client.chat_postMessage(channel=channel, thread_ts=ts, text=message.reply)
                     )
-                return dataclasses.replace(result, ref=message.ref) if result.outcome is Outcome.DELIVERED else result
+                    # A reply that may go later makes the whole send retry (the edit is idempotent); one Slack
+                    # refuses for good is not worth the delivery: the message itself is up to date.
+                    if reply.outcome is Outcome.RETRY:
+                        return reply
+                return dataclasses.replace(result, ref=message.ref)
             if result.reason not in {f"slack_{e}" for e in _GONE}:
                 return result
         result, data = await self._call(client.chat_postMessage(channel=self._s.channel, **message.body))
