@@ -22,7 +22,8 @@ from bridge import runbooks
 from bridge.channels import CHANNEL_TYPES, create_channel
 from bridge.config import BridgeConfig, ConfigError, load_config
 from bridge.dispatch import Dispatcher
-from bridge.keys import DISPATCHER, OUTBOX, RELOADS, SESSION, STATE, BridgeState, ChannelFactory
+from bridge.insight.service import Insight
+from bridge.keys import DISPATCHER, INSIGHT, OUTBOX, RELOADS, SESSION, STATE, BridgeState, ChannelFactory
 from bridge.metrics import BridgeMetrics
 from bridge.model import Channel, ChannelContext
 from bridge.outbox import Outbox, OutboxError, QueueFull, dedupe_key
@@ -77,7 +78,8 @@ async def reload(app: web.Application) -> bool:
     except ConfigError as exc:
         log.error("reload failed, keeping the previous configuration", extra={"error": str(exc)})
         return False
-    for key in ("host", "port", "data_dir"):
+    # Charts keep the Prometheus and public URL they started with (PROMETHEUS_URL links do follow a reload).
+    for key in ("host", "port", "data_dir", "prometheus_query_url", "public_url", "chart_timeout"):
         if getattr(config, key) != getattr(state.config, key):
             log.warning("setting needs a restart to change", extra={"setting": key})
     state.config = config
@@ -96,7 +98,8 @@ def _error(status: int, message: str, **headers: str) -> web.Response:
 async def _auth(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
     state = request.app[STATE]
     token = state.config.token
-    if token is None or request.path in OPEN_PATHS:
+    # Charts are fetched by Slack and Teams, which send no token: their unguessable id guards them.
+    if token is None or request.path in OPEN_PATHS or request.path.startswith("/charts/"):
         return await handler(request)
     if not check_authorization(request.headers.get("Authorization"), token):
         state.metrics.rejected.labels("unauthorized").inc()
@@ -212,6 +215,13 @@ async def _metrics(request: web.Request) -> web.Response:
     return resp
 
 
+async def _chart(request: web.Request) -> web.StreamResponse:
+    path = request.app[INSIGHT].store.path(request.match_info["id"])
+    if path is None:
+        return _error(404, "no such chart")
+    return web.FileResponse(path, headers={"Content-Type": "image/png", "Cache-Control": "public, max-age=604800"})
+
+
 async def _healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
@@ -238,6 +248,24 @@ async def _outbox(app: web.Application) -> AsyncIterator[None]:
     await app[OUTBOX].close()
 
 
+async def _insight(app: web.Application) -> AsyncIterator[None]:
+    """Charts and firing history from Prometheus (PROMETHEUS_QUERY_URL, else PROMETHEUS_URL); inert without."""
+    config = app[STATE].config
+    insight = Insight(
+        app[SESSION],
+        app[STATE].metrics,
+        query_url=config.prometheus_query_url or config.prometheus_url,
+        public_url=config.public_url,
+        data_dir=config.data_dir,
+        timeout=config.chart_timeout,
+        zone=config.timezone,
+    )
+    app[INSIGHT] = insight
+    insight.start()
+    yield
+    await insight.close()
+
+
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     """The channels and the delivery lanes; stopping lets deliveries in flight finish within the grace."""
     state = app[STATE]
@@ -252,6 +280,7 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
         retry_initial=config.retry_initial,
         retry_max=config.retry_max,
         prune_after=max(3600.0, config.dedupe_window),
+        enrich=app[INSIGHT].enrich,
     )
     app[DISPATCHER] = dispatcher
     await dispatcher.start(state.channels)
@@ -301,7 +330,8 @@ def create_app(
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     runbooks.add_routes(app)
-    app.cleanup_ctx.extend([_session, _outbox, _dispatcher])
+    app.router.add_get("/charts/{id}.png", _chart)
+    app.cleanup_ctx.extend([_session, _outbox, _insight, _dispatcher])
     if handle_sighup:
         app.cleanup_ctx.append(_sighup)
     return app

@@ -53,8 +53,10 @@ class BridgeConfig:
     grafana_url: str | None = None
     prometheus_url: str | None = None
     runbook_base_url: str | None = None
+    prometheus_query_url: str | None = None  # where charts and firing history are queried; else prometheus_url
+    public_url: str | None = None  # BRIDGE_PUBLIC_URL: the bridge as people and chat services reach it
+    chart_timeout: float = 3.0
     timezone: tzinfo | None = None  # BRIDGE_TIMEZONE; None: UTC
-    public_url: str | None = None  # BRIDGE_PUBLIC_URL: where people and chat services reach the bridge
     log_level: str = "INFO"
     channels: Mapping[str, ChannelSettings] = field(default_factory=dict, repr=False)
     routing: Routing = field(default_factory=Routing)
@@ -90,6 +92,13 @@ def _listen(raw: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"BRIDGE_LISTEN: expected host:port, not {raw!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _http(env: Mapping[str, str], name: str) -> str | None:
+    value = env_value(env, name)
+    if value is not None and not re.match(r"https?://[^/?#\s]+", value):
+        raise ConfigError(f"{name}: must be an http:// or https:// URL, not {value[:60]!r}")
+    return value.rstrip("/") if value else None
 
 
 def _timezone(env: Mapping[str, str]) -> tzinfo | None:
@@ -303,7 +312,9 @@ def load_config(env: Mapping[str, str] | None, channel_types: Mapping[str, Chann
         grafana_url=env_value(env, "GRAFANA_URL"),
         prometheus_url=env_value(env, "PROMETHEUS_URL"),
         runbook_base_url=env_value(env, "RUNBOOK_BASE_URL"),
-        public_url=(env_value(env, "BRIDGE_PUBLIC_URL") or "").rstrip("/") or None,
+        prometheus_query_url=_http(env, "PROMETHEUS_QUERY_URL"),
+        public_url=_http(env, "BRIDGE_PUBLIC_URL"),
+        chart_timeout=duration("BRIDGE_CHART_TIMEOUT", "3s"),
         timezone=_timezone(env),
         log_level=(env_value(env, "BRIDGE_LOG_LEVEL") or "INFO").upper(),
         channels=channels,

@@ -11,10 +11,10 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from bridge.metrics import BridgeMetrics
-from bridge.model import Channel, Message, Outcome, Result
+from bridge.model import Channel, Message, Notification, Outcome, Result
 from bridge.outbox import Delivery, Outbox, OutboxError
 from bridge.payload import PayloadError, decode_notification
 
@@ -81,6 +81,7 @@ class Dispatcher:
         retry_initial: float = 1.0,
         retry_max: float = 300.0,
         prune_after: float = 3600.0,
+        enrich: Callable[[Notification, int], Awaitable[Notification]] | None = None,
     ) -> None:
         self.outbox = outbox
         self.metrics = metrics
@@ -88,6 +89,7 @@ class Dispatcher:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.prune_after = prune_after
+        self.enrich = enrich  # adds charts and firing history (bridge.insight), within its own time budget
         self.channels: dict[str, Channel] = {}
         self._lanes: dict[str, _Lane] = {}
         self._stopping = asyncio.Event()
@@ -211,6 +213,8 @@ class Dispatcher:
         except PayloadError:
             await self._dead(d, "bad_stored_payload", d.attempts)
             return
+        if self.enrich is not None:
+            notification = await self.enrich(notification, d.notification_id)
         try:
             messages = channel.render(notification)
         except Exception:
@@ -218,8 +222,11 @@ class Dispatcher:
             await self._dead(d, "render_error", d.attempts)
             return
         attempts = d.attempts
+        refs = await self.outbox.message_refs(d.channel, d.group_key)
+        saved = False
         for index in range(min(d.parts_sent, len(messages)), len(messages)):
             message = messages[index]
+            message.ref = refs.get(index + 1)
             wait = lane.ready_at() - time.time()
             if wait > 0:
                 await self._sleep(wait)
@@ -230,6 +237,9 @@ class Dispatcher:
             result = await self._send(channel, message)
             lane.record(time.time(), result)
             if result.outcome is Outcome.DELIVERED:
+                if result.ref and result.ref != message.ref:  # stored first: a retry then edits, never reposts
+                    await self.outbox.save_message_ref(d.channel, d.group_key, index + 1, result.ref)
+                    saved = True
                 await self.outbox.part_sent(d.id, index + 1, attempts)
                 if message.truncated:
                     self.metrics.truncations.labels(d.channel).inc()
@@ -240,6 +250,8 @@ class Dispatcher:
             await self._retry(lane, d, result, attempts)
             return
         await self.outbox.delivered(d.id, attempts)
+        if notification.state == "resolved" and (refs or saved):  # the group's next incident is a new message
+            await self.outbox.forget_message_refs(d.channel, d.group_key)
         self.metrics.deliveries.labels(d.channel, "delivered").inc()
         self.metrics.latency.labels(d.channel).observe(max(0.0, time.time() - d.received_at))
         log.info(

@@ -11,11 +11,12 @@ from aiohttp import web
 
 from bridge.config import BridgeConfig
 from bridge.dispatch import Dispatcher
+from bridge.insight.service import Insight
 from bridge.metrics import BridgeMetrics
 from bridge.model import Channel, ChannelContext, ChannelSettings
 from bridge.outbox import Outbox
 
-__all__ = ["DISPATCHER", "OUTBOX", "RELOADS", "SESSION", "STATE", "BridgeState", "ChannelFactory"]
+__all__ = ["DISPATCHER", "INSIGHT", "OUTBOX", "RELOADS", "SESSION", "STATE", "BridgeState", "ChannelFactory"]
 
 ChannelFactory = Callable[[str, ChannelSettings, ChannelContext], Channel]
 
@@ -35,4 +36,5 @@ STATE: web.AppKey[BridgeState] = web.AppKey("state", BridgeState)
 SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("session", aiohttp.ClientSession)
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", Outbox)
 DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher", Dispatcher)
+INSIGHT: web.AppKey[Insight] = web.AppKey("insight", Insight)
 RELOADS: web.AppKey[set[asyncio.Task[bool]]] = web.AppKey("reloads", set)

@@ -6,10 +6,14 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["REJECT_REASONS", "BridgeMetrics"]
+__all__ = ["CHART_FAILURE_REASONS", "REJECT_REASONS", "BridgeMetrics"]
 
 # Every rejection reason the intake can give, so their series exist (at zero) from the start.
 REJECT_REASONS = ("unauthorized", "too_large", "bad_json", "bad_payload", "queue_full", "store_failed")
+
+# Why a message went without its chart or firing count: Prometheus slow, unreachable or answering an error,
+# or the chart failing to draw.
+CHART_FAILURE_REASONS = ("timeout", "query", "render")
 
 # Received → delivered spans seconds (healthy) to hours (an outage absorbed by the outbox).
 _LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600, float("inf"))
@@ -61,8 +65,16 @@ class BridgeMetrics:
         self.truncations = Counter(
             "alert_bridge_truncations", "Messages sent cut or collapsed to fit the platform", ["channel"], registry=r
         )
+        self.chart_failures = Counter(
+            "alert_bridge_chart_failures",
+            "Charts or firing counts not added to a message (it went without), by reason",
+            ["reason"],
+            registry=r,
+        )
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)
+        for reason in CHART_FAILURE_REASONS:
+            self.chart_failures.labels(reason)
 
     def init_routes(self, routes: Iterable[str]) -> None:
         """Start the received series of each known route at zero."""

@@ -26,6 +26,7 @@ __all__ = [
     "ChannelContext",
     "ChannelSettings",
     "ChannelType",
+    "Extras",
     "Message",
     "Notification",
     "Outcome",
@@ -57,6 +58,15 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class Extras:
+    """What the bridge adds to a notification from Prometheus before rendering; empty when it has nothing."""
+
+    chart: bytes | None = field(default=None, repr=False)  # PNG of the alerting series over the last hour
+    chart_url: str | None = None  # where the bridge serves that PNG (BRIDGE_PUBLIC_URL/charts/<id>.png)
+    fired: Mapping[str, int] = field(default_factory=dict)  # alert fingerprint -> times it fired in the last 24 h
+
+
+@dataclass(frozen=True)
 class Notification:
     """One Alertmanager webhook (payload version 4), validated."""
 
@@ -72,6 +82,7 @@ class Notification:
     version: str = "4"
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # the decoded body
     body: bytes = field(default=b"", compare=False, repr=False)  # the body exactly as received, when known
+    extras: Extras = field(default_factory=Extras, compare=False, repr=False)  # charts, firing history
 
     @property
     def state(self) -> str:
@@ -109,6 +120,9 @@ class Result:
     retry_after: float | None = None  # seconds the platform asked to wait (Retry-After, retry_after)
     remaining: int | None = None  # requests left in the current rate-limit window (X-RateLimit-Remaining)
     reset_after: float | None = None  # seconds until that window resets (X-RateLimit-Reset-After)
+    # The platform's reference of the message just posted (a Discord message id, a Slack channel and ts): kept
+    # per alert group and channel, handed back in `Message.ref` so later notifications of the group edit it.
+    ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +149,11 @@ class Message:
     parts: int = 1
     truncated: bool = False  # something was cut or collapsed to fit: counted in alert_bridge_truncations_total
     headers: dict[str, str] = field(default_factory=dict)
+    # Set by the dispatcher: the `Result.ref` of this part posted earlier for the same alert group; the channel
+    # edits that message instead of posting a new one. None: post.
+    ref: str | None = None
+    reply: str = ""  # a short line for the message's thread when it is edited (Slack: "resolved after 12m")
+    files: dict[str, bytes] = field(default_factory=dict)  # file name -> content, sent with a first post (charts)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (state, channel, group_key, id);
 CREATE TABLE IF NOT EXISTS lanes (lane TEXT PRIMARY KEY, blocked_until REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+-- The platform message of each part of an alert group's notification, per channel: later ones edit it.
+CREATE TABLE IF NOT EXISTS message_refs (
+    channel TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    ref TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (channel, group_key, part)
+);
 """
 
 # The oldest pending delivery of each (channel, alert group): only it may be sent, which keeps a group in order.
@@ -59,6 +68,9 @@ FROM deliveries d WHERE d.state = 'pending' AND d.channel IN ({names})
 AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.state = 'pending' AND e.channel = d.channel
                 AND e.group_key = d.group_key AND e.id < d.id)
 """
+
+
+_REF_KEEP = 7 * 24 * 3600.0  # message references outlive finished deliveries by a week
 
 
 class OutboxError(RuntimeError):
@@ -307,6 +319,32 @@ class Outbox:
         """Persist a platform's "not before" so a restart does not send early either."""
         await self._update("INSERT OR REPLACE INTO lanes (lane, blocked_until) VALUES (?, ?)", lane, until)
 
+    # ------------------------------------------------------------ message references (one message per group)
+
+    async def message_refs(self, channel: str, group_key: str) -> dict[int, str]:
+        """The platform messages posted for this alert group on this channel: part -> reference."""
+
+        def q() -> dict[int, str]:
+            assert self._db is not None
+            sql = "SELECT part, ref FROM message_refs WHERE channel = ? AND group_key = ?"
+            return dict(self._db.execute(sql, (channel, group_key)).fetchall())
+
+        return await self._run(q)
+
+    async def save_message_ref(self, channel: str, group_key: str, part: int, ref: str) -> None:
+        await self._update(
+            "INSERT OR REPLACE INTO message_refs (channel, group_key, part, ref, updated_at) VALUES (?, ?, ?, ?, ?)",
+            channel,
+            group_key,
+            part,
+            ref,
+            time.time(),
+        )
+
+    async def forget_message_refs(self, channel: str, group_key: str) -> None:
+        """The group resolved: its next notification starts a new message."""
+        await self._update("DELETE FROM message_refs WHERE channel = ? AND group_key = ?", channel, group_key)
+
     # ------------------------------------------------------------ dead letters and stats
 
     async def dead_letters(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
@@ -389,6 +427,8 @@ class Outbox:
 
         def tx(db: sqlite3.Connection) -> int:
             n = db.execute("DELETE FROM deliveries WHERE state = 'delivered' AND finished_at < ?", (cutoff,)).rowcount
+            # A group silent this long (a lost resolve) starts a new message when it comes back.
+            db.execute("DELETE FROM message_refs WHERE updated_at < ?", (cutoff - _REF_KEEP,))
             db.execute(
                 "DELETE FROM notifications WHERE received_at < ? AND NOT EXISTS"
                 " (SELECT 1 FROM deliveries d WHERE d.notification_id = notifications.id)",

@@ -18,7 +18,7 @@ Creates DIR/.env from DIR/env.example (once) and DIR/config/ (the files the side
 mounted at /etc/llm-monitoring). Fills every empty generated secret (PROMETHEUS_BEARER_TOKEN,
 BRIDGE_TOKEN, GRAFANA_ADMIN_PASSWORD) with a random value. Writes DIR/secrets/ from .env:
   exporter_token, bridge_token, llm_proxy_token   tokens (mode 640, group 65534: read by two services)
-  slack_webhook_url, discord_webhook_url, teams_webhook_url, webhook_url, smtp_password
+  slack_webhook_url, slack_bot_token, discord_webhook_url, teams_webhook_url, webhook_url, smtp_password
                                                   the bridge's (mode 600, owner 10001); empty: unset
   grafana_admin_password                          Grafana's (mode 600, owner 472)
   fallback_smtp_password                          Alertmanager's (mode 600, owner 65534)
@@ -169,7 +169,7 @@ else
 fi
 
 # The bridge's channel secrets and the fallback's SMTP password, from .env; an empty file means unset.
-for key in SLACK_WEBHOOK_URL DISCORD_WEBHOOK_URL TEAMS_WEBHOOK_URL WEBHOOK_URL SMTP_PASSWORD FALLBACK_SMTP_PASSWORD; do
+for key in SLACK_WEBHOOK_URL SLACK_BOT_TOKEN DISCORD_WEBHOOK_URL TEAMS_WEBHOOK_URL WEBHOOK_URL SMTP_PASSWORD FALLBACK_SMTP_PASSWORD; do
   write_secret "$(tr '[:upper:]' '[:lower:]' <<<"$key")" "$(env_get "$key")"
 done
 
@@ -200,7 +200,7 @@ fi
 # their one reader, mode 600. Without the right to chown, fall back to world-readable files in a directory
 # only the owner can list.
 declare -A owner=(
-  [slack_webhook_url]=10001 [discord_webhook_url]=10001 [teams_webhook_url]=10001 [webhook_url]=10001
+  [slack_webhook_url]=10001 [slack_bot_token]=10001 [discord_webhook_url]=10001 [teams_webhook_url]=10001 [webhook_url]=10001
   [smtp_password]=10001 [grafana_admin_password]=472 [fallback_smtp_password]=65534
 )
 find "$rendered" -type d -exec chmod 755 {} + && find "$rendered" -type f -exec chmod 644 {} +

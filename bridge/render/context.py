@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from urllib.parse import quote, urljoin, urlsplit
@@ -52,6 +53,7 @@ class AlertView:
     silence_url: Url | None
     source_url: Url | None
     fingerprint: str
+    fired: int | None = None  # times it fired in the last 24 h (from Prometheus' ALERTS), when known
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,9 @@ class GroupView:
     alertmanager_url: Url | None
     group_url: Url | None  # Alertmanager's alert list filtered on this group
     alerts: list[AlertView] = field(default_factory=list)
+    duration: str | None = None  # once resolved: from the first alert's start to the last one's end
+    chart_url: Url | None = None  # the chart the bridge serves (BRIDGE_PUBLIC_URL), for platforms that fetch it
+    has_chart: bool = False  # a chart goes with the message (attached, or at chart_url)
 
     @property
     def counts(self) -> str:
@@ -177,7 +182,7 @@ def _link(url: str | None, base: str | None) -> tuple[Url | None, str | None]:
     return None, url
 
 
-def _alert_view(alert: Alert, ctx: ChannelContext, alertmanager_url: str) -> AlertView:
+def _alert_view(alert: Alert, ctx: ChannelContext, alertmanager_url: str, fired: Mapping[str, int]) -> AlertView:
     status = alert.status
     severity = alert.severity
     duration = format_duration(alert.ends_at - alert.starts_at) if status == "resolved" and alert.ends_at else None
@@ -209,6 +214,7 @@ def _alert_view(alert: Alert, ctx: ChannelContext, alertmanager_url: str) -> Ale
         silence_url=silence_url,
         source_url=safe_url(_rebase(alert.generator_url, ctx.prometheus_url)),
         fingerprint=alert.fingerprint,
+        fired=fired.get(alert.fingerprint),
     )
 
 
@@ -216,13 +222,18 @@ def build_view(notification: Notification, ctx: ChannelContext) -> GroupView:
     """The view of a notification, alerts in reading order: firing critical first, resolved last."""
     alerts = sorted(notification.alerts, key=alert_order)  # stable: Alertmanager's order within a rank
     am_url = _external(notification.external_url, ctx.alertmanager_url)
-    views = [_alert_view(a, ctx, am_url) for a in alerts]
+    extras = notification.extras
+    views = [_alert_view(a, ctx, am_url, extras.fired) for a in alerts]
     names = {v.name for v in views}
     ranked = [a for a in alerts if a.status == "firing"] or alerts
     severity = ranked[0].severity if ranked else "none"
     status = notification.state
     colour = _colour(status, severity)
     group = notification.group_labels or notification.common_labels
+    ends = [a.ends_at for a in notification.alerts if a.ends_at]
+    duration = None
+    if status == "resolved" and ends:
+        duration = format_duration(max(ends) - min(a.starts_at for a in notification.alerts))
     group_url = None
     if am_url:
         group_url = safe_url(f"{am_url.rstrip('/')}/#/alerts?filter={matcher_filter(group)}")
@@ -242,4 +253,7 @@ def build_view(notification: Notification, ctx: ChannelContext) -> GroupView:
         alertmanager_url=safe_url(am_url),
         group_url=group_url,
         alerts=views,
+        duration=duration,
+        chart_url=safe_url(extras.chart_url) if extras.chart_url else None,
+        has_chart=extras.chart is not None,
     )

@@ -96,6 +96,10 @@ def test_secrets_from_files(tmp_path):
         ),
         pytest.param({"SLACK_WEBHOOK_URL": "ftp://hooks/" + SECRET}, "SLACK_WEBHOOK_URL", id="slack-url"),
         pytest.param({"BRIDGE_TEMPLATES_DIR": "/nonexistent"}, "BRIDGE_TEMPLATES_DIR", id="templates"),
+        pytest.param({"BRIDGE_PUBLIC_URL": "bridge.example.com"}, "BRIDGE_PUBLIC_URL", id="public-url"),
+        pytest.param({"PROMETHEUS_QUERY_URL": "prometheus:9090"}, "PROMETHEUS_QUERY_URL", id="query-url"),
+        pytest.param({"BRIDGE_CHART_TIMEOUT": "3 seconds"}, "BRIDGE_CHART_TIMEOUT", id="chart-timeout"),
+        pytest.param({"SLACK_BOT_TOKEN": SECRET}, "SLACK_CHANNEL", id="slack-bot-channel"),
         pytest.param({"BRIDGE_CONFIG": "/nonexistent.yml"}, "BRIDGE_CONFIG", id="config-file"),
     ],
 )
@@ -219,3 +223,29 @@ def test_bad_yaml_names_file_and_key(tmp_path, text, names):
     assert "BRIDGE_CONFIG" in message and str(tmp_path / "bridge.yml") in message
     assert names in message
     assert SECRET not in message
+
+
+def test_chart_settings(tmp_path):
+    config = load_config(
+        {
+            "PROMETHEUS_URL": "https://prometheus.example.com",
+            "PROMETHEUS_QUERY_URL": "http://prometheus:9090",
+            "BRIDGE_PUBLIC_URL": "https://bridge.example.com",
+            "BRIDGE_CHART_TIMEOUT": "1s500ms",
+        },
+        CHANNEL_TYPES,
+    )
+    assert config.prometheus_query_url == "http://prometheus:9090"
+    assert config.public_url == "https://bridge.example.com" and config.chart_timeout == 1.5
+    assert load_config({}, CHANNEL_TYPES).chart_timeout == 3.0
+
+
+def test_yaml_slack_bot_channel(tmp_path):
+    text = 'channels:\n  s: {type: slack, bot_token: "${BOT}", channel: C0123, update_in_place: false}\n'
+    config = _yaml(tmp_path, text, BOT="xoxb-" + SECRET)
+    settings = config.channels["s"]
+    assert settings.bot_token == "xoxb-" + SECRET and not settings.update_in_place
+    assert "xoxb-" + SECRET in config.secrets()
+    with pytest.raises(ConfigError, match=r"channels\.s: .*either webhook_url, or bot_token") as err:
+        _yaml(tmp_path, 'channels:\n  s: {type: slack, bot_token: "${BOT}", webhook_url: "https://h/x"}\n', BOT=SECRET)
+    assert SECRET not in str(err.value)

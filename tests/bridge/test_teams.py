@@ -48,8 +48,11 @@ _PROPERTIES = {
                             "minHeight"},
     "FactSet": _COMMON | {"facts"},
     "ActionSet": _COMMON | {"actions"},
+    "Image": _COMMON | {"url", "altText", "backgroundColor", "horizontalAlignment", "selectAction", "size", "style",
+                        "width"},
 }  # fmt: skip
-_REQUIRED = {"TextBlock": {"text"}, "Container": {"items"}, "FactSet": {"facts"}, "ActionSet": {"actions"}}
+_REQUIRED = {"TextBlock": {"text"}, "Container": {"items"}, "FactSet": {"facts"}, "ActionSet": {"actions"},
+             "Image": {"url"}}  # fmt: skip
 _CARD = {"type", "version", "body", "actions", "$schema", "fallbackText", "speak", "lang", "minHeight", "msteams",
          "selectAction", "backgroundImage", "verticalContentAlignment", "refresh"}  # fmt: skip
 
@@ -77,6 +80,10 @@ def _check_element(element: dict) -> None:
         assert element.get("style", "default") in _CONTAINER_STYLES
         for item in element["items"]:
             _check_element(item)
+    elif kind == "Image":
+        assert urlsplit(element["url"]).scheme in ("http", "https") and urlsplit(element["url"]).netloc
+        assert element.get("size", "auto") in {"auto", "stretch", "small", "medium", "large"}
+        assert element.get("altText")
     elif kind == "FactSet":
         assert element["facts"]
         for fact in element["facts"]:

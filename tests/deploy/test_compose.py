@@ -157,6 +157,9 @@ def test_sidecar_and_simulator_wiring(tmp_path):
     assert secrets == {n: DEPLOY / "secrets" / n for n in SECRET_FILES}
     bridge = cfg["services"]["alert-bridge"]["environment"]
     assert bridge["BRIDGE_TOKEN_FILE"] == "/run/secrets/bridge_token"
+    assert bridge["SLACK_BOT_TOKEN_FILE"] == "/run/secrets/slack_bot_token"
+    assert "SLACK_BOT_TOKEN" not in bridge  # only through the secret file
+    assert bridge["PROMETHEUS_QUERY_URL"] == "http://prometheus:9090"  # the internal address under Compose
 
 
 def test_grafana_reads_its_password_from_a_secret_file(tmp_path):
@@ -194,7 +197,7 @@ README = DEPLOY.parent / "README.md"
 # Secret files Compose mounts (scripts/setup.sh writes each one, empty when its setting is unset).
 SECRET_FILES = (
     "llm_proxy_token", "exporter_token", "bridge_token", "slack_webhook_url", "discord_webhook_url",
-    "teams_webhook_url", "webhook_url", "smtp_password", "grafana_admin_password",
+    "teams_webhook_url", "webhook_url", "smtp_password", "grafana_admin_password", "slack_bot_token",
 )  # fmt: skip
 # Set by Compose itself, whatever .env says: addresses, data paths and token files inside the containers.
 OWNED = {
@@ -211,7 +214,7 @@ OWNED = {
 }
 # Secrets: only their files reach the container (`VAR_FILE` names a Compose secret), never the value.
 SECRET_VARS = {"LLM_PROXY_TOKEN", "EXPORTER_TOKEN", "BRIDGE_TOKEN", "SLACK_WEBHOOK_URL", "DISCORD_WEBHOOK_URL",
-               "TEAMS_WEBHOOK_URL", "WEBHOOK_URL", "SMTP_PASSWORD"}  # fmt: skip
+               "TEAMS_WEBHOOK_URL", "WEBHOOK_URL", "SMTP_PASSWORD", "SLACK_BOT_TOKEN"}  # fmt: skip
 SECTIONS = {"llm-exporter": "Exporter sidecar", "alert-bridge": "Alert bridge"}
 
 
@@ -295,7 +298,9 @@ def _as_on_the_host(service: dict, tmp_path: Path) -> dict[str, str]:
     secrets_dir = tmp_path / "secrets"
     secrets_dir.mkdir(exist_ok=True)
     for s in service.get("secrets", []):
-        (secrets_dir / s["source"]).write_text("token-value" if s["source"].endswith("token") else "")
+        # The project's own tokens get a value; channel secrets stay empty (unset), as setup.sh leaves them.
+        own = s["source"] in ("bridge_token", "exporter_token", "llm_proxy_token")
+        (secrets_dir / s["source"]).write_text("token-value" if own else "")
     env = {}
     for key, value in service["environment"].items():
         if value is None:

@@ -103,6 +103,14 @@ def test_setup_keeps_a_secret_set_by_the_operator_and_adopts_token_files(tmp_pat
     assert (deploy / "secrets" / "llm_proxy_token").read_text() == "the-real-proxy-token"
     assert env["BRIDGE_TOKEN"] == "bridge-from-an-earlier-run"
     assert env["SLACK_WEBHOOK_URL"] == ""  # not a generated secret: the operator's to set
+    # The Slack bot token neither: an empty file (no bot) for Compose to mount, then what .env says, like the
+    # other channel secrets.
+    assert env["SLACK_BOT_TOKEN"] == "" and (deploy / "secrets" / "slack_bot_token").read_text() == ""
+    text = (deploy / ".env").read_text().replace("SLACK_BOT_TOKEN=\n", "SLACK_BOT_TOKEN=xoxb-from-env\n")
+    (deploy / ".env").write_text(text)
+    rerun = _run("setup.sh", "--deploy-dir", str(deploy), "--no-validate")
+    assert rerun.returncode == 0 and "xoxb-from-env" not in rerun.stdout + rerun.stderr
+    assert (deploy / "secrets" / "slack_bot_token").read_text() == "xoxb-from-env"
 
 
 def test_setup_fails_on_an_invalid_config_and_names_it(tmp_path):

@@ -1,7 +1,9 @@
-"""Discord channel: execute-webhook with `wait=true`; mentions only in `content` and only for configured ids."""
+"""Discord channel: execute-webhook with `wait=true`, later notifications of a group edit that message (PATCH);
+mentions only in `content` and only for configured ids."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -21,6 +23,7 @@ __all__ = ["DISCORD_PACE", "DiscordChannel"]
 # Discord API docs, rate limits: about 5 requests per 2 s per webhook (the headers, when given, take over).
 DISCORD_PACE = Pace(messages=5, per_seconds=2.0)
 TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
+CHART_FILE = "chart.png"
 
 
 class DiscordChannel:
@@ -55,31 +58,71 @@ class DiscordChannel:
 
     def render(self, notification: Notification) -> list[Message]:
         view = build_view(notification, self._ctx)
-        return fit(view, Embeds(self._md, self._text, self._head(view)), self._ctx.max_parts)
+        messages = fit(view, Embeds(self._md, self._text, self._head(view)), self._ctx.max_parts)
+        chart = notification.extras.chart
+        if chart and messages:
+            # Uploaded with the first post and shown as the first embed's image; an edit keeps the upload.
+            messages[0].files = {CHART_FILE: chart}
+            messages[0].body["embeds"][0]["image"] = {"url": f"attachment://{CHART_FILE}"}
+        return messages
 
     def violations(self, message: Message) -> list[str]:
         return limits.violations(message.body)
 
     async def send(self, message: Message) -> Result:
-        data = json.dumps(message.body).encode()
+        if message.ref and self._settings.update_in_place:
+            result = await self._request("PATCH", self._edit_url(message.ref), self._edit_body(message.body), None)
+            if result.reason != "http_404_10008":  # Unknown Message: deleted by someone; post it anew
+                return dataclasses.replace(result, ref=message.ref) if result.outcome is Outcome.DELIVERED else result
+        return await self._request("POST", self._url, message.body, message.files)
+
+    def _edit_url(self, ref: str) -> URL:
+        # PATCH /webhooks/{id}/{token}/messages/{message_id}, keeping thread_id (a message in a thread).
+        base = URL(self._settings.webhook_url)
+        query = {k: v for k, v in base.query.items() if k == "thread_id"}
+        return base.with_path(f"{base.path.rstrip('/')}/messages/{ref}").with_query(query)
+
+    @staticmethod
+    def _edit_body(body: dict[str, Any]) -> dict[str, Any]:
+        # An edit replaces what it names: an empty `content` clears the first post's mentions once resolved;
+        # `username` cannot be edited.
+        edit = {"content": "", **{k: v for k, v in body.items() if k != "username"}}
+        # The chart was uploaded with the first post; an edit names no file, so it cannot show one in an embed.
+        edit["embeds"] = [{k: v for k, v in e.items() if k != "image"} for e in edit.get("embeds", [])]
+        return edit
+
+    async def _request(self, method: str, url: URL, body: dict[str, Any], files: dict[str, bytes] | None) -> Result:
+        data: Any = json.dumps(body).encode()
         headers = {"Content-Type": "application/json"}
+        if files:
+            # multipart: the JSON body as payload_json and each file as files[n] (embeds show attachment://name).
+            form = aiohttp.FormData()
+            form.add_field("payload_json", data.decode(), content_type="application/json")
+            for i, (name, content) in enumerate(files.items()):
+                form.add_field(f"files[{i}]", content, filename=name, content_type="image/png")
+            data, headers = form, {}
         try:
-            async with self._http.get().post(
-                self._url, data=data, headers=headers, timeout=TIMEOUT, allow_redirects=False
+            async with self._http.get().request(
+                method, url, data=data, headers=headers, timeout=TIMEOUT, allow_redirects=False
             ) as resp:
                 raw = await resp.read()
-                retry_after, code = None, ""
-                if resp.status >= 400:
+                answer: Any = None
+                if raw:
                     try:
                         answer = json.loads(raw)
                     except ValueError:
                         answer = None
-                    if isinstance(answer, dict):
-                        if isinstance(answer.get("retry_after"), int | float):
-                            retry_after = float(answer["retry_after"])
-                        if isinstance(answer.get("code"), int):
-                            code = str(answer["code"])
-                return classify(resp.status, resp.headers, code=code, retry_after=retry_after)
+                retry_after, code = None, ""
+                if resp.status >= 400 and isinstance(answer, dict):
+                    if isinstance(answer.get("retry_after"), int | float):
+                        retry_after = float(answer["retry_after"])
+                    if isinstance(answer.get("code"), int):
+                        code = str(answer["code"])
+                result = classify(resp.status, resp.headers, code=code, retry_after=retry_after)
+                ref = answer.get("id") if isinstance(answer, dict) else None
+                if result.outcome is Outcome.DELIVERED and self._settings.update_in_place and _snowflake(ref):
+                    result = dataclasses.replace(result, ref=ref)
+                return result
         except TimeoutError:
             return Result(Outcome.RETRY, "timeout")
         except aiohttp.ClientError:
@@ -87,3 +130,8 @@ class DiscordChannel:
 
     async def close(self) -> None:
         await self._http.close()
+
+
+def _snowflake(value: Any) -> bool:
+    # Only a plain numeric id goes into a URL path later.
+    return isinstance(value, str) and value.isdigit() and len(value) <= 25

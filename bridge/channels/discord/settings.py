@@ -18,6 +18,8 @@ class DiscordSettings(ChannelSettings):
     mention_roles: dict[str, list[str]] = Field(default_factory=dict)  # severity -> role ids
     mention_users: dict[str, list[str]] = Field(default_factory=dict)  # severity -> user ids
     username: str | None = None
+    # Later notifications of an alert group edit its first message (colour and title follow the state).
+    update_in_place: bool = True
 
     _check_url = field_validator("webhook_url")(http_url)
 

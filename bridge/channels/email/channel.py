@@ -12,7 +12,7 @@ from email.utils import formatdate
 import aiosmtplib
 
 from bridge.channels.email import limits
-from bridge.channels.email.render import Mail, html_templates, text_templates
+from bridge.channels.email.render import CHART_CID, Mail, html_templates, text_templates
 from bridge.channels.email.settings import EmailSettings
 from bridge.channels.http import lane_key
 from bridge.model import ChannelContext, Message, Notification, Outcome, Pace, Result
@@ -71,12 +71,14 @@ class EmailChannel:
             m.body["message_id"] = _message_id(notification, m.part, self._domain)
             m.body["in_reply_to"] = thread
             m.body["references"] = thread
+        if notification.extras.chart and messages and view.has_chart:
+            messages[0].files = {"chart.png": notification.extras.chart}  # inline in the HTML part (cid:)
         return messages
 
     def violations(self, message: Message) -> list[str]:
         return limits.violations(message.body)
 
-    def _email(self, body: dict) -> EmailMessage:
+    def _email(self, body: dict, files: dict[str, bytes] | None = None) -> EmailMessage:
         msg = EmailMessage(policy=SMTP)
         msg["Subject"] = one_line(body["subject"])
         msg["From"] = self._s.from_
@@ -88,13 +90,16 @@ class EmailChannel:
         msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies to alerts
         msg.set_content(body["text"])
         msg.add_alternative(body["html"], subtype="html")
+        for name, content in (files or {}).items():
+            html = msg.get_payload()[1]
+            html.add_related(content, maintype="image", subtype="png", cid=f"<{CHART_CID}>", filename=name)
         return msg
 
     async def send(self, message: Message) -> Result:
         s = self._s
         try:
             await aiosmtplib.send(
-                self._email(message.body),
+                self._email(message.body, message.files),
                 hostname=s.host,
                 port=s.port,
                 username=s.username,

@@ -11,7 +11,9 @@ from bridge.render.engine import Templates
 from bridge.render.escape import one_line
 from bridge.render.fit import Renderer, cap_alert, truncate
 
-__all__ = ["Mail", "html_templates", "text_templates"]
+__all__ = ["CHART_CID", "Mail", "html_templates", "text_templates"]
+
+CHART_CID = "alert-chart@alert-bridge"  # the inline chart's Content-ID, as the HTML part refers to it
 
 MAX_DETAILED_ALERTS = 50  # past this, one line per alert reads better than pages of detail
 DETAIL_SUMMARY = 500
@@ -39,7 +41,9 @@ class Mail(Renderer):
     def _body(
         self, view: GroupView, alerts: list[AlertView], collapsed: bool, part: int, parts: int, more: int
     ) -> dict:
-        variables = dict(group=view, alerts=alerts, collapsed=collapsed, part=part, parts=parts, more=more)
+        variables = dict(
+            group=view, alerts=alerts, collapsed=collapsed, part=part, parts=parts, more=more, chart_cid=CHART_CID
+        )
         subject = one_line(self.text.render("email.subject.j2", **variables))
         return {
             "subject": truncate(subject, limits.EMAIL_MAX_SUBJECT)[0],

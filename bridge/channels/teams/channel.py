@@ -57,7 +57,15 @@ class TeamsChannel:
 
     def render(self, notification: Notification) -> list[Message]:
         view = build_view(notification, self._ctx)
-        return fit(view, Cards(self._templates), self._ctx.max_parts)
+        messages = fit(view, Cards(self._templates), self._ctx.max_parts)
+        if view.chart_url and messages:
+            # Teams fetches the image from the bridge itself (BRIDGE_PUBLIC_URL/charts/<id>.png).
+            card = messages[0].body["attachments"][0]["content"]
+            image = {"type": "Image", "url": str(view.chart_url), "altText": f"{view.title}: the last hour"}
+            card["body"].append({**image, "size": "stretch"})
+            if self.violations(messages[0]):
+                card["body"].pop()  # no room: the message matters more than its picture
+        return messages
 
     def violations(self, message: Message) -> list[str]:
         return limits.violations(message.body)

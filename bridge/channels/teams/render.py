@@ -105,6 +105,8 @@ class Cards(Renderer):
             facts.append(_fact("ended", a.ended))
         if a.duration:
             facts.append(_fact("duration", a.duration))
+        if a.fired:
+            facts.append(_fact("fired in 24 h", f"{a.fired}×"))
         if a.runbook_text:  # a relative runbook_url with no base to join: shown, not linked
             facts.append(_fact("runbook", a.runbook_text))
         items.append({"type": "FactSet", "facts": facts})

@@ -1,0 +1,39 @@
+"""The outbox's message references: per channel, alert group and part; kept across a reopen; forgotten."""
+
+from __future__ import annotations
+
+import time
+
+from bridge.outbox import Outbox
+
+
+async def test_references_per_channel_group_and_part_survive_a_reopen(tmp_path):
+    box = await Outbox.open(tmp_path)
+    await box.save_message_ref("discord", "g1", 1, "1001")
+    await box.save_message_ref("discord", "g1", 2, "1002")
+    await box.save_message_ref("slack", "g1", 1, "C1/1.000100")
+    await box.save_message_ref("discord", "g1", 1, "1003")  # posted again (the old one was deleted)
+    await box.close()
+    box = await Outbox.open(tmp_path)
+    try:
+        assert await box.message_refs("discord", "g1") == {1: "1003", 2: "1002"}
+        assert await box.message_refs("slack", "g1") == {1: "C1/1.000100"}
+        assert await box.message_refs("discord", "g2") == {}
+        await box.forget_message_refs("discord", "g1")
+        assert await box.message_refs("discord", "g1") == {}
+        assert await box.message_refs("slack", "g1") == {1: "C1/1.000100"}
+        # A group silent for more than a week (its resolve lost) starts over; a recent one is kept.
+        await box.prune(3600, now=time.time() + 8 * 24 * 3600)
+        assert await box.message_refs("slack", "g1") == {}
+    finally:
+        await box.close()
+
+
+async def test_recent_references_survive_pruning(tmp_path):
+    box = await Outbox.open(tmp_path)
+    try:
+        await box.save_message_ref("discord", "g1", 1, "1001")
+        await box.prune(3600, now=time.time() + 2 * 3600)
+        assert await box.message_refs("discord", "g1") == {1: "1001"}
+    finally:
+        await box.close()
