@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from exporter.mapping import Loaded, MappingError, preset_names, resolve_mapping
 from exporter.prices import Prices, PricesError, load_prices
 
 __all__ = [
@@ -83,6 +84,9 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("EXPORTER_MAX_BODY", "--max-body", "largest upstream answer accepted (bytes, or 64MiB, 10MB)", "64MiB"),
     Variable("EXPORTER_LOG_LEVEL", "--log-level", "debug, info, warning or error", "info"),
+    # Gateways: which source families feed the canonical llm_* ones, and what is relayed.
+    Variable("EXPORTER_MAPPING", "--mapping", f"source mapping: {', '.join(preset_names())} or a YAML file", "llm"),
+    Variable("EXPORTER_RELAY", "--relay", "all: relay the upstream's families too; canonical: only ours", "all"),
 )
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -138,6 +142,8 @@ class Config:
     latency_threshold: float = 2.0
     max_body: int = 64 * 1024**2
     log_level: str = "info"
+    mapping: Loaded | None = None  # None: the default, the proxy's own llm_* families relayed as they are
+    relay: str = "all"
 
     def __repr__(self) -> str:  # keeps tokens out of any accidental log of the config
         return (
@@ -297,6 +303,19 @@ def _bool(values: Mapping[str, str | None], name: str) -> bool:
     raise ConfigError(f"{name}: expected true or false, got {raw!r}")
 
 
+def _mapping(values: Mapping[str, str | None]) -> tuple[Loaded | None, str]:
+    relay = (values["EXPORTER_RELAY"] or "all").strip().lower()
+    if relay not in ("all", "canonical"):
+        raise ConfigError(f"EXPORTER_RELAY: expected all or canonical, got {relay!r}")
+    name = (values["EXPORTER_MAPPING"] or "llm").strip()
+    if name == "llm" and relay == "all":
+        return None, relay  # today's behaviour: nothing added
+    try:
+        return resolve_mapping(name), relay
+    except MappingError as exc:
+        raise ConfigError(f"EXPORTER_MAPPING: {exc}") from None
+
+
 def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Flags (winning) and environment → Config; ConfigError names the variable on any problem."""
     env = os.environ if environ is None else environ
@@ -364,7 +383,10 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
     if level not in _LOG_LEVELS:
         raise ConfigError(f"EXPORTER_LOG_LEVEL: expected one of {', '.join(_LOG_LEVELS)}, got {level!r}")
 
+    mapping, relay = _mapping(values)
     return Config(
+        mapping=mapping,
+        relay=relay,
         upstream_urls=urls,
         upstream_token=upstream_token,
         upstream_timeout=timeout,

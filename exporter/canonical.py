@@ -1,0 +1,296 @@
+"""A mapped source's series → canonical totals by model: scanned by name, summed, reset-aware, unit-converted."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from exporter.mapping import CANONICAL, UNITS, HistogramSource, SeriesSource, SourceMapping, TokenSource
+from exporter.scan import parse_labels
+
+__all__ = ["HISTOGRAMS", "Canonical", "Totals", "escape", "merge_totals"]
+
+_INF = math.inf
+HISTOGRAMS = ("latency", "time_to_first_token")
+# Folded-in models past EXPORTER_MAX_SERIES, as the deriver folds its label sets.
+_OTHER = "__other__"
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """How one sample name feeds one canonical family."""
+
+    family: str  # a mapping key: requests, failed, tokens, latency, time_to_first_token, cost
+    role: str  # counter, bucket, sum or count
+    model_label: str
+    match: tuple[tuple[str, re.Pattern[str]], ...]
+    token_type: str | None = None
+    type_label: str | None = None
+    types: tuple[tuple[str, str], ...] = ()
+    divisor: float = 1.0  # unit → seconds, for bucket bounds and sums
+
+    def target(self, labels: dict[str, str]) -> tuple[str, float] | None:
+        """(sub-key, factor) of a sample with these labels, or None when the sample is not counted."""
+        for label, pattern in self.match:
+            if not pattern.fullmatch(labels.get(label, "")):
+                return None
+        if self.family == "tokens":
+            if self.token_type is not None:
+                return self.token_type, 1.0
+            kind = dict(self.types).get(labels.get(self.type_label or "", ""))
+            return (kind, 1.0) if kind else None  # other token types are parts or sums: left out
+        if self.role == "bucket":
+            try:
+                le = float(labels.get("le", ""))
+            except ValueError:
+                return None
+            return le if le == _INF else le / self.divisor, 1.0
+        if self.role == "sum":
+            return "sum", 1.0 / self.divisor
+        if self.role == "count":
+            return "count", 1.0
+        return "", 1.0
+
+
+def _rules(mapping: SourceMapping) -> dict[bytes, list[_Rule]]:
+    rules: dict[bytes, list[_Rule]] = {}
+    for family in CANONICAL:
+        for source in getattr(mapping, family):
+            common = {
+                "family": family,
+                "model_label": source.model_label or mapping.model_label,
+                "match": tuple((k, re.compile(v)) for k, v in source.match.items()),
+            }
+            if isinstance(source, HistogramSource):
+                divisor = 1.0 / UNITS[source.unit]
+                for suffix, role in (("_bucket", "bucket"), ("_sum", "sum"), ("_count", "count")):
+                    rule = _Rule(role=role, divisor=divisor, **common)
+                    rules.setdefault((source.histogram + suffix).encode(), []).append(rule)
+            elif isinstance(source, TokenSource):
+                rule = _Rule(
+                    role="counter",
+                    token_type=source.type,
+                    type_label=source.type_label,
+                    types=tuple(source.types.items()),
+                    **common,
+                )
+                rules.setdefault(source.series.encode(), []).append(rule)
+            else:
+                assert isinstance(source, SeriesSource)
+                rules.setdefault(source.series.encode(), []).append(_Rule(role="counter", **common))
+    return rules
+
+
+def _scanner(names: Iterable[bytes]) -> re.Pattern[bytes]:
+    # Longest first so that no name is cut short by a shorter one it starts with. Anchored on "\n" as the
+    # default scan is: the engine skims for newlines in C and looks closer only at line starts.
+    alternatives = b"|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rb"\n((?:" + alternatives + rb")(?:\{[^\n]*\})?)[ \t]+([^ \t\n]+)")
+
+
+def escape(value: str) -> str:
+    """A label value as the text format writes it."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+@dataclass
+class Totals:
+    """Canonical values by family key: counters by label values, histograms by model."""
+
+    counters: dict[str, dict[tuple[str, ...], float]] = field(default_factory=dict)
+    # family → model → {le: cumulative count}, and the sums and counts apart.
+    buckets: dict[str, dict[str, dict[float, float]]] = field(default_factory=dict)
+    sums: dict[str, dict[str, float]] = field(default_factory=dict)
+    counts: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def histogram(self, family: str, model: str) -> tuple[list[tuple[float, float]], float]:
+        """Sorted (le, cumulative) with a +Inf bucket (the count when the source had none), and the sum."""
+        buckets = dict(self.buckets.get(family, {}).get(model, {}))
+        count = self.counts.get(family, {}).get(model, 0.0)
+        if _INF not in buckets:
+            buckets[_INF] = max([count, *buckets.values()])
+        return sorted(buckets.items()), self.sums.get(family, {}).get(model, 0.0)
+
+    def models(self, family: str) -> list[str]:
+        """Models with a histogram in `family`, in first-seen order."""
+        seen = dict.fromkeys(self.buckets.get(family, {}))
+        seen.update(dict.fromkeys(self.counts.get(family, {})))
+        return list(seen)
+
+
+def merge_totals(parts: Sequence[Totals]) -> Totals:
+    """The sum of several upstreams' totals: one series per model however many upstreams there are."""
+    out = Totals()
+    for part in parts:
+        for family, rows in part.counters.items():
+            target = out.counters.setdefault(family, {})
+            for key, value in rows.items():
+                target[key] = target.get(key, 0.0) + value
+        for attr in ("sums", "counts"):
+            for family, rows in getattr(part, attr).items():
+                target = getattr(out, attr).setdefault(family, {})
+                for model, value in rows.items():
+                    target[model] = target.get(model, 0.0) + value
+        for family, models in part.buckets.items():
+            target_models = out.buckets.setdefault(family, {})
+            for model, buckets in models.items():
+                target = target_models.setdefault(model, {})
+                for le, value in buckets.items():
+                    target[le] = target.get(le, 0.0) + value
+    return out
+
+
+class Canonical:
+    """One upstream's mapped series, accumulated into canonical totals that never go down.
+
+    Each source series is compared with its value at the last poll; an increase is added to its canonical
+    total, and a decrease (the source restarted) adds the new value, as PromQL's rate reads a reset. A series
+    first seen counts from zero, so while nothing resets a total is the plain sum over the source's labels.
+    """
+
+    def __init__(self, mapping: SourceMapping, max_series: int = 10000) -> None:
+        self.mapping = mapping
+        self._rules = _rules(mapping)
+        self._scan = _scanner(self._rules)
+        self._max_models = max_series
+        self._models: set[str] = set()
+        self._slots: dict[tuple[str, str, object], int] = {}
+        self._keys: list[tuple[str, str, object]] = []
+        self._totals: list[float] = []
+        self._last: dict[bytes, float] = {}
+        self._info: dict[bytes, tuple[tuple[int, float], ...]] = {}
+        self.resets = 0  # polls in which some source series went down
+        self.dropped: set[str] = set()  # models folded into __other__
+
+    @property
+    def names(self) -> tuple[bytes, ...]:
+        """Every sample name the mapping reads."""
+        return tuple(self._rules)
+
+    def scan(self, body: bytes) -> list[tuple[bytes, bytes]]:
+        """(series, value) of every sample with a mapped name."""
+        found = self._scan.findall(body)
+        end = body.find(b"\n")
+        first = self._scan.match(b"\n" + (body if end < 0 else body[:end]))
+        if first:
+            found.insert(0, first.groups())
+        return found
+
+    def _model(self, model: str) -> str:
+        if model in self._models:
+            return model
+        if len(self._models) >= self._max_models:
+            self.dropped.add(model)
+            return _OTHER
+        self._models.add(model)
+        return model
+
+    def _slot(self, key: tuple[str, str, object]) -> int:
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = len(self._totals)
+            self._keys.append(key)
+            self._totals.append(0.0)
+        return slot
+
+    def classify(self, series: bytes) -> list[tuple[str, str, object, float]]:
+        """(family, model, sub-key, factor) of every canonical total this series feeds."""
+        name = series.split(b"{", 1)[0]
+        labels = parse_labels(series)
+        out = []
+        for rule in self._rules.get(name, ()):
+            target = rule.target(labels)
+            if target is None:
+                continue
+            sub, factor = target
+            family = rule.family
+            if rule.role in ("sum", "count"):
+                family = f"{family}:{rule.role}"
+            out.append((family, labels.get(rule.model_label, ""), sub, factor))
+        return out
+
+    def _targets(self, series: bytes) -> tuple[tuple[int, float], ...]:
+        return tuple(
+            (self._slot((family, self._model(model), sub)), factor)
+            for family, model, sub, factor in self.classify(series)
+        )
+
+    def ingest(self, body: bytes) -> int:
+        """Add one poll's answer; returns how many samples had a mapped name (0: the mapping matches nothing)."""
+        samples = self.scan(body)
+        last, info, totals = self._last, self._info, self._totals
+        current: dict[bytes, float] = {}
+        reset = False
+        for series, raw in samples:
+            try:
+                value = float(raw)
+            except ValueError:
+                continue
+            if not 0.0 <= value < _INF:  # NaN, Inf and negatives never enter the totals
+                continue
+            current[series] = value
+            previous = last.get(series)
+            if previous is None:
+                delta = value  # first seen: counted up from zero
+            elif value >= previous:
+                delta = value - previous
+            else:
+                delta = value
+                reset = True
+            if delta:  # classified lazily: series that never move cost no label parsing
+                targets = info.get(series)
+                if targets is None:
+                    targets = info[series] = self._targets(series)
+                for slot, factor in targets:
+                    totals[slot] += delta * factor
+        self._last = current
+        self.resets += reset
+        if len(info) > 2 * len(current) + 1000:  # forget the classification of long-gone series
+            self._info = {s: info[s] for s in current if s in info}
+        return len(samples)
+
+    def totals(self) -> Totals:
+        """The canonical values as of the last poll."""
+        out = Totals()
+        for (family, model, sub), value in zip(self._keys, self._totals, strict=True):
+            base, _, role = family.partition(":")
+            if base in HISTOGRAMS:
+                if role == "sum":
+                    out.sums.setdefault(base, {})[model] = value
+                elif role == "count":
+                    out.counts.setdefault(base, {})[model] = value
+                else:
+                    assert isinstance(sub, float)
+                    out.buckets.setdefault(base, {}).setdefault(model, {})[sub] = value
+            else:
+                key = (model, sub) if base == "tokens" else (model,)
+                out.counters.setdefault(base, {})[key] = value
+        if self.mapping.failed:  # a model with requests and no failure yet reads 0, not absent
+            failed = out.counters.setdefault("failed", {})
+            for (model,) in out.counters.get("requests", {}):
+                failed.setdefault((model,), 0.0)
+        return out
+
+    def samples(self) -> list[tuple[bytes, bytes]]:
+        """The four core canonical families as (series, value) samples, as the deriver reads the proxy's own."""
+        return samples_of(self.totals())
+
+
+def samples_of(totals: Totals) -> list[tuple[bytes, bytes]]:
+    """(series, value) samples of the core canonical families in `totals`."""
+    out: list[tuple[bytes, bytes]] = []
+    for family in ("requests", "failed"):
+        name = CANONICAL[family]
+        for (model,), value in totals.counters.get(family, {}).items():
+            out.append((f'{name}{{model="{escape(model)}"}}'.encode(), repr(value).encode()))
+    for (model, kind), value in totals.counters.get("tokens", {}).items():
+        out.append((f'llm_tokens_used_total{{model="{escape(model)}",type="{kind}"}}'.encode(), repr(value).encode()))
+    for model in totals.models("latency"):
+        buckets, _ = totals.histogram("latency", model)
+        for le, value in buckets:
+            le_text = "+Inf" if le == _INF else repr(le)
+            series = f'llm_response_latency_seconds_bucket{{model="{escape(model)}",le="{le_text}"}}'
+            out.append((series.encode(), repr(value).encode()))
+    return out
