@@ -239,7 +239,7 @@ class Canonical:
             else:
                 delta = value
                 reset = True
-            if delta:  # classified lazily: series that never move cost no label parsing
+            if delta or previous is None:  # classified once: series that do not move cost no label parsing
                 targets = info.get(series)
                 if targets is None:
                     targets = info[series] = self._targets(series)
@@ -267,9 +267,9 @@ class Canonical:
             else:
                 key = (model, sub) if base == "tokens" else (model,)
                 out.counters.setdefault(base, {})[key] = value
-        if self.mapping.failed:  # a model with requests and no failure yet reads 0, not absent
+        if self.mapping.failed and "requests" in out.counters:  # a model with requests and no failure reads 0
             failed = out.counters.setdefault("failed", {})
-            for (model,) in out.counters.get("requests", {}):
+            for (model,) in out.counters["requests"]:
                 failed.setdefault((model,), 0.0)
         return out
 
