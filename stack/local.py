@@ -72,6 +72,7 @@ class StackSettings:
     bridge_console: bool = True
     deploy_dir: Path = DEPLOY_DIR
     ready_timeout: float = 30.0
+    format: str = "llm"  # the simulator's metric format, and the sidecar's mapping for it
 
     @property
     def speed(self) -> Fraction:
@@ -231,6 +232,7 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
                     "SIM_TOKEN_FILE": str(sim_token_file),
                     "SIM_SCENARIO": s.scenario,
                     "SIM_SPEED": _num(s.speed),
+                    "SIM_FORMAT": s.format,
                 },
             )
             # One at a time, each ready before the next: a sidecar polling a simulator that is not up yet
@@ -249,6 +251,7 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
                     # Plain seconds: the sidecar takes `2.5s`, not compound durations like `2s500ms`.
                     "EXPORTER_WINDOWS": ",".join(f"{_num(s.scaled_seconds(w))}s" for w in _EXPORTER_WINDOWS),
                     "EXPORTER_BASELINE": f"{_num(s.scaled_seconds(_EXPORTER_BASELINE))}s",
+                    "EXPORTER_MAPPING": s.format,  # a preset of the same name for every simulator format
                 },
             )
             _wait(stack, stack.procs["exporter"], f"{stack.url('exporter')}/readyz")
