@@ -306,3 +306,11 @@ def test_relay_canonical_keeps_replace_semantics():
     config = dataclasses.replace(sidecar_config(), relay="canonical")
     assert config.relay == "canonical"
     assert Path(resolve_mapping("llm").name).name == "llm"
+
+
+def test_docs_write_out_every_preset_as_shipped():
+    from exporter.mapping import PRESETS_DIR
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "gateways.md").read_text()
+    for path in sorted(PRESETS_DIR.glob("*.yaml")):
+        assert f"```yaml\n{path.read_text().rstrip()}\n```" in doc, path.name
