@@ -364,3 +364,34 @@ def test_models_past_max_series_fold_into_other():
     c.ingest(litellm(10.0, 90.0))
     assert set(counters(c.totals(), "requests")) == {("gpt-4o",), ("__other__",)}
     assert c.dropped == {"claude-3-5-sonnet"}
+
+
+@pytest.mark.parametrize(
+    "name, body, line_start",
+    [
+        ("litellm", lambda: litellm(10.0, 90.0), b"litellm_proxy_total_requests_metric_total{"),
+        ("otel-genai", lambda: envoy(ok=30, failed=10), b"gen_ai_server_request_duration_seconds_count{"),
+        (
+            "otel-genai",
+            lambda: envoy(30, 10, old_token_name=True, with_total=True, system_label=True),
+            b"gen_ai_server_request_duration_seconds_count{",
+        ),
+        ("vllm", lambda: vllm(stop=100.0, abort=3.0), b"vllm:request_success_total{"),
+        ("kong", lambda: kong(10), b"kong_ai_llm_requests_total{"),
+    ],
+)
+def test_every_source_a_reset_of_one_series_adds_its_new_value(name, body, line_start):
+    c = engine(name)
+    first = body()
+    c.ingest(first)
+    before = dict(counters(c.totals(), "requests"))
+    lines = first.split(b"\n")
+    index = next(i for i, line in enumerate(lines) if line.startswith(line_start))
+    series, old = lines[index].rsplit(b" ", 1)
+    assert float(old) > 1
+    lines[index] = series + b" 1"  # this one series restarted and has counted one request since
+    c.ingest(b"\n".join(lines))
+    after = counters(c.totals(), "requests")
+    assert sum(after.values()) == sum(before.values()) + 1
+    assert all(after[model] >= value for model, value in before.items())
+    assert c.resets == 1
