@@ -314,3 +314,26 @@ def test_docs_write_out_every_preset_as_shipped():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "gateways.md").read_text()
     for path in sorted(PRESETS_DIR.glob("*.yaml")):
         assert f"```yaml\n{path.read_text().rstrip()}\n```" in doc, path.name
+
+
+async def test_fan_in_sums_the_canonical_families_over_upstreams(upstream_factory, sidecar):
+    first, second = await upstream_factory(), await upstream_factory()
+    body = SimBody("litellm")
+    first.body = second.body = body
+    config = sidecar_config(first, second, mapping=resolve_mapping("litellm"), group_by=("model", "upstream"))
+    client, poller = await sidecar(config)
+    single = SimBody("litellm")
+    engine_text = single().decode()
+    alone = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in engine_text.splitlines()
+        if line.startswith("litellm_proxy_total_requests_metric_total{") and 'requested_model="gpt-4o"' in line
+    )
+    parsed = samples(await scrape(client))
+    assert value(parsed, "llm_requests_total", model="gpt-4o") == 2 * alone  # one series per model, both summed
+    body.now += 2.0
+    await asyncio.sleep(0.05)
+    await poller.poll_once()
+    parsed = samples(await scrape(client))
+    for up in (first, second):  # the derived gauges keep the upstream when EXPORTER_GROUP_BY asks for it
+        assert value(parsed, "llm_requests_per_second", model="gpt-4o", upstream=up.label, window="2m") > 0
