@@ -255,7 +255,8 @@ class Canonical:
         gone = seen.keys() - by_hash.keys()  # lines whose value changed, or whose series vanished
         present: set[int] = set()
         reset = False
-        for line_hash in [h for h in by_hash if h not in seen]:  # in body order: models appear as served
+        # The first time in body order (models appear as served); then a set difference, in C.
+        for line_hash in by_hash.keys() - seen.keys() if seen else list(by_hash):
             line = by_hash[line_hash]
             cut = line.rfind(b"}")
             if cut >= 0:
