@@ -337,3 +337,17 @@ async def test_fan_in_sums_the_canonical_families_over_upstreams(upstream_factor
     parsed = samples(await scrape(client))
     for up in (first, second):  # the derived gauges keep the upstream when EXPORTER_GROUP_BY asks for it
         assert value(parsed, "llm_requests_per_second", model="gpt-4o", upstream=up.label, window="2m") > 0
+
+
+def test_readme_documents_the_settings_and_every_preset():
+    from exporter.config import VARIABLES
+    from exporter.mapping import preset_names
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for var in VARIABLES:
+        assert f"`{var.env}`" in readme and f"`{var.flag}`" in readme, var.env
+    for name in ("SIM_FORMAT", "DEMO_FORMAT", "llm_exporter_mapping_missing", 'reason="mapping"'):
+        assert name in readme
+    gateways = readme.split("### Gateways", 1)[1].split("\n## ", 1)[0]
+    for name in preset_names():
+        assert f"| `{name}`" in gateways, name
