@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from exporter.mapping import CANONICAL, UNITS, HistogramSource, SeriesSource, SourceMapping, TokenSource
-from exporter.scan import parse_labels
+from exporter.scan import invalid_line, parse_labels
 
 __all__ = ["HISTOGRAMS", "Canonical", "Totals", "escape", "merge_totals"]
 
@@ -83,12 +83,14 @@ def _rules(mapping: SourceMapping) -> dict[bytes, list[_Rule]]:
     return rules
 
 
+def _alternatives(names: Iterable[bytes]) -> bytes:
+    # Longest first so that no name is cut short by a shorter one it starts with.
+    return b"(?:" + b"|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + rb")[{ \t]"
+
+
 def _scanner(names: Iterable[bytes]) -> re.Pattern[bytes]:
-    # Whole lines of the mapped names, split into series and value in Python: one pass of the regex over each
-    # line instead of a label-set match that runs to the line's end and backs off (twice the time on long
-    # LiteLLM label sets). Anchored on "\n" as the default scan is; longest names first.
-    alternatives = b"|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    return re.compile(rb"\n((?:" + alternatives + rb")[{ \t][^\n]*)")
+    # Whole lines of the mapped names (for check-mapping), anchored on "\n" as the default scan is.
+    return re.compile(rb"\n(" + _alternatives(names) + rb"[^\n]*)")
 
 
 def _split(line: bytes) -> tuple[bytes, bytes] | None:
@@ -171,13 +173,16 @@ class Canonical:
         self.mapping = mapping
         self._rules = _rules(mapping)
         self._scan = _scanner(self._rules)
+        self._name = re.compile(_alternatives(self._rules))  # does a line start with a mapped name?
         self._max_models = max_series
         self._models: set[str] = set()
         self._slots: dict[tuple[str, str, object], int] = {}
         self._keys: list[tuple[str, str, object]] = []
         self._totals: list[float] = []
         # Keyed by hash: 100,000 LiteLLM series are 33 MB of label text, their hashes a few MB.
-        self._seen: dict[int, int] = {}  # hash of each line of the last poll → hash of its series
+        self._seen: dict[int, int | None] = {}  # hash of each line of the last poll → hash of its series, if mapped
+        self._mapped = 0  # lines of the last poll that the mapping reads
+        self._pending: tuple[bytes, dict[int, bytes], list[int] | set[int]] | None = None  # checked, not added
         self._last: dict[int, float] = {}  # series → its value at the last poll
         self._info: dict[int, tuple[tuple[int, float], ...]] = {}  # series → (slot, factor) of what it feeds
         self.resets = 0  # polls in which some source series went down
@@ -244,20 +249,47 @@ class Canonical:
             for family, model, sub, factor in self.classify(series)
         )
 
+    def _prepare(self, body: bytes) -> tuple[dict[int, bytes], list[int] | set[int]]:
+        """The answer's lines by hash, and the hashes of those not in the last poll's answer."""
+        if self._pending is not None and self._pending[0] is body:
+            return self._pending[1], self._pending[2]
+        lines = body.split(b"\n")
+        by_hash = dict(zip(map(hash, lines), lines, strict=True))
+        # The first time in body order (models appear as served); then a set difference, in C.
+        changed = by_hash.keys() - self._seen.keys() if self._seen else list(by_hash)
+        self._pending = (body, by_hash, changed)
+        return by_hash, changed
+
+    def invalid_line(self, body: bytes) -> int | None:
+        """exporter.scan.invalid_line, on the lines that changed since the last poll only: the others were
+        checked when they came (every line is checked on its own, so the verdict is the same)."""
+        by_hash, changed = self._prepare(body)
+        if not changed:
+            return None
+        changed_lines = [by_hash[h] for h in changed]
+        bad = invalid_line(b"\n".join(changed_lines))
+        if bad is None:
+            return None
+        line = b"\n".join(changed_lines).split(b"\n")[bad - 1]
+        return body.count(b"\n", 0, max(0, body.find(line))) + 1
+
     def ingest(self, body: bytes) -> int:
         """Add one poll's answer; returns how many samples had a mapped name (0: the mapping matches nothing).
 
         A line byte for byte as at the last poll is a series whose value did not move: only the other lines
-        (usually a few hundred of 100,000) are parsed. Sets of hashes make that comparison in C."""
-        lines = self._lines(body)
-        by_hash = dict(zip(map(hash, lines), lines, strict=True))
+        (usually a few hundred of 100,000) are looked at. Splitting into lines and comparing their hashes
+        happens in C; it costs about half of a regex pass picking the mapped lines out of the body."""
+        by_hash, changed = self._prepare(body)
+        self._pending = None
         seen, last, info, totals = self._seen, self._last, self._info, self._totals
         gone = seen.keys() - by_hash.keys()  # lines whose value changed, or whose series vanished
         present: set[int] = set()
         reset = False
-        # The first time in body order (models appear as served); then a set difference, in C.
-        for line_hash in by_hash.keys() - seen.keys() if seen else list(by_hash):
+        for line_hash in changed:
             line = by_hash[line_hash]
+            if not self._name.match(line):
+                seen[line_hash] = None  # not a series the mapping reads (or a comment): never looked at again
+                continue
             cut = line.rfind(b"}")
             if cut >= 0:
                 series, rest = line[: cut + 1], line[cut + 1 :]
@@ -274,6 +306,7 @@ class Canonical:
                 continue
             key = hash(series)
             seen[line_hash] = key
+            self._mapped += 1
             present.add(key)
             previous = last.get(key)
             last[key] = value
@@ -292,11 +325,14 @@ class Canonical:
                     totals[slot] += delta * factor
         for line_hash in gone:
             key = seen.pop(line_hash)
+            if key is None:
+                continue
+            self._mapped -= 1
             if key not in present:  # vanished: if it comes back, it counts up from zero again
                 last.pop(key, None)
                 info.pop(key, None)
         self.resets += reset
-        return len(lines)
+        return self._mapped
 
     def totals(self) -> Totals:
         """The canonical values as of the last poll."""

@@ -49,23 +49,6 @@ def _with_spend(derived: Derived, totals: Totals, resets: dict[str, int]) -> Der
     return dataclasses.replace(derived, cost=cost, unpriced=unpriced, resets=resets)
 
 
-_ENDS = 1 << 16
-
-
-def _invalid_ends(body: bytes) -> int | None:
-    """invalid_line on the first and last 64 KiB only (whole lines): enough to tell an error page or a cut-off
-    answer, when none of the upstream's text is relayed and the mapping parses every line it reads."""
-    if len(body) <= 2 * _ENDS:
-        return invalid_line(body)
-    head = body[: body.rfind(b"\n", 0, _ENDS) + 1]
-    line = invalid_line(head)
-    if line is not None:
-        return line
-    start = body.find(b"\n", len(body) - _ENDS) + 1
-    line = invalid_line(body[start:])
-    return None if line is None else body.count(b"\n", 0, start) + line
-
-
 class Pipeline:
     """The synchronous heart of the sidecar; one per app, called by one poller at a time."""
 
@@ -101,8 +84,9 @@ class Pipeline:
     def _check(self, result: Scrape) -> Scrape:
         if result.body is None:
             return result
-        sampled = self._config.relay == "canonical" and self._canonical
-        line = _invalid_ends(result.body) if sampled else invalid_line(result.body)
+        engine = self._canonical.get(result.upstream)
+        # With a mapping, only the lines that changed since the last poll are checked (the rest were before).
+        line = engine.invalid_line(result.body) if engine else invalid_line(result.body)
         if line is not None:
             return Scrape(result.upstream, None, "invalid", result.duration, f"not exposition text at line {line}")
         return result

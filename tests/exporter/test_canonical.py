@@ -395,3 +395,19 @@ def test_every_source_a_reset_of_one_series_adds_its_new_value(name, body, line_
     assert sum(after.values()) == sum(before.values()) + 1
     assert all(after[model] >= value for model, value in before.items())
     assert c.resets == 1
+
+
+@pytest.mark.parametrize("sample", sorted(p.name for p in DATA.glob("*.txt")))
+def test_the_changed_lines_check_agrees_with_the_whole_body_check(sample):
+    raw = (DATA / sample).read_bytes()  # "...", `$ curl` and HTTP header lines are not exposition text
+    assert engine("kong").invalid_line(raw) == invalid_line(raw)
+    clean = exposition_only(raw.decode())
+    c = engine("kong")
+    assert c.invalid_line(clean) is None
+    c.ingest(clean)
+    # A later answer with one garbled line among unchanged ones: found, at its line number.
+    lines = clean.split(b"\n")
+    lines.insert(3, b"<html>upstream error</html>")
+    broken = b"\n".join(lines)
+    assert c.invalid_line(broken) == invalid_line(broken) == 4
+    assert c.invalid_line(clean) is None  # the garbled answer was not taken in

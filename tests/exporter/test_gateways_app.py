@@ -351,3 +351,21 @@ def test_readme_documents_the_settings_and_every_preset():
     gateways = readme.split("### Gateways", 1)[1].split("\n## ", 1)[0]
     for name in preset_names():
         assert f"| `{name}`" in gateways, name
+
+
+async def test_a_garbled_answer_is_invalid_with_a_mapping_too(upstream, sidecar):
+    body = SimBody("litellm")
+    upstream.body = body
+    client, poller = await sidecar(mapped(upstream, "litellm"))
+    before = value(samples(await scrape(client)), "llm_requests_total", model="gpt-4o")
+    body.now += 1.0
+    upstream.body = lambda: body().replace(b"\n# TYPE litellm_spend", b"\n<html>oops</html>\n# TYPE litellm_spend", 1)
+    await poller.poll_once()
+    text = await scrape(client)
+    parsed = samples(text)
+    assert value(parsed, "llm_exporter_upstream_scrape_errors_total", upstream=upstream.label, reason="invalid") == 1
+    assert value(parsed, "llm_requests_total", model="gpt-4o") == before  # nothing of it was taken in
+    assert "litellm_" not in text  # nor relayed
+    upstream.body = body
+    await poller.poll_once()
+    assert value(samples(await scrape(client)), "llm_requests_total", model="gpt-4o") > before
