@@ -185,6 +185,7 @@ class Canonical:
         self._pending: tuple[bytes, dict[int, bytes], list[int] | set[int]] | None = None  # checked, not added
         self._last: dict[int, float] = {}  # series → its value at the last poll
         self._info: dict[int, tuple[tuple[int, float], ...]] = {}  # series → (slot, factor) of what it feeds
+        self._interned: dict[tuple[tuple[int, float], ...], tuple[tuple[int, float], ...]] = {}
         self.resets = 0  # polls in which some source series went down
         self.dropped: set[str] = set()  # models folded into __other__
 
@@ -244,10 +245,12 @@ class Canonical:
         return out
 
     def _targets(self, series: bytes) -> tuple[tuple[int, float], ...]:
-        return tuple(
+        targets = tuple(
             (self._slot((family, self._model(model), sub)), factor)
             for family, model, sub, factor in self.classify(series)
         )
+        # One tuple per distinct target: the series of 100,000 keys feed a few hundred canonical slots.
+        return self._interned.setdefault(targets, targets)
 
     def _prepare(self, body: bytes) -> tuple[dict[int, bytes], list[int] | set[int]]:
         """The answer's lines by hash, and the hashes of those not in the last poll's answer."""
