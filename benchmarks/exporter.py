@@ -279,8 +279,11 @@ def run(args: argparse.Namespace, fmt: str = "llm", relay: str = "all") -> list[
             wait_ready(f"http://127.0.0.1:{port}/readyz", sidecar, timeout=60)
             lines.append(_poll_cpu(sidecar, sim, args.polls, args.poll_interval))
             rss_b, hwm_b = _memory(sidecar.pid)
-        lines.append(Line("sidecar VmRSS after warm-up (max of runs)", max(rss_a, rss_b), "MB", MEMORY_TARGET_MB))
-        lines.append(Line("sidecar VmHWM peak (max of runs)", max(hwm_a, hwm_b), "MB", MEMORY_TARGET_MB))
+        # Relaying a mapped gateway's whole answer (34 MB for LiteLLM at 100k series) holds it several times over:
+        # reported, not checked; relay canonical is the setting for such an upstream (docs/performance.md).
+        memory_target = MEMORY_TARGET_MB if fmt == "llm" or relay == "canonical" else None
+        lines.append(Line("sidecar VmRSS after warm-up (max of runs)", max(rss_a, rss_b), "MB", memory_target))
+        lines.append(Line("sidecar VmHWM peak (max of runs)", max(hwm_a, hwm_b), "MB", memory_target))
     return lines
 
 
