@@ -12,7 +12,7 @@ from exporter.canonical import Canonical, Totals
 from exporter.mapping import resolve_mapping
 from exporter.scan import invalid_line
 
-DATA = Path(__file__).parent / "data" / "expositions"
+DATA = Path(__file__).parent / "expositions"  # not under a data/ dir: .gitignore leaves those out
 INF = math.inf
 
 
