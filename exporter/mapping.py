@@ -92,7 +92,10 @@ class SeriesSource(_Source):
 
     series: str
 
-    _name = field_validator("series")(classmethod(lambda cls, v: _metric(v)))
+    @field_validator("series")
+    @classmethod
+    def _check_series(cls, value: str) -> str:
+        return _metric(value)
 
 
 class TokenSource(SeriesSource):
@@ -121,7 +124,10 @@ class HistogramSource(_Source):
     histogram: str
     unit: Literal["seconds", "milliseconds"]
 
-    _name = field_validator("histogram")(classmethod(lambda cls, v: _metric(v)))
+    @field_validator("histogram")
+    @classmethod
+    def _check_histogram(cls, value: str) -> str:
+        return _metric(value)
 
 
 class SourceMapping(BaseModel):
@@ -138,7 +144,10 @@ class SourceMapping(BaseModel):
     time_to_first_token: list[HistogramSource] = Field(default_factory=list)
     cost: list[SeriesSource] = Field(default_factory=list)
 
-    _model = field_validator("model_label")(classmethod(lambda cls, v: _label(v)))
+    @field_validator("model_label")
+    @classmethod
+    def _check_model_label(cls, value: str) -> str:
+        return _label(value)
 
     def missing(self) -> tuple[str, ...]:
         """Canonical family names this mapping has no source for."""
