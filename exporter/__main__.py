@@ -11,6 +11,7 @@ from aiohttp import web
 from common.logs import setup_logging
 from exporter.app import create_app
 from exporter.config import ConfigError, load_config
+from exporter.mapcli import COMMANDS, run
 
 __all__ = ["main"]
 
@@ -19,8 +20,11 @@ log = logging.getLogger("exporter")
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console script `llm-exporter`; exits 2 with a message naming the variable on bad configuration."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] in COMMANDS:  # the mapping commands: no service started
+        raise SystemExit(run(args))
     try:
-        config = load_config(sys.argv[1:] if argv is None else argv)
+        config = load_config(args)
     except ConfigError as exc:
         print(f"llm-exporter: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

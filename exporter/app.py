@@ -71,9 +71,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    poller = request.app[AppKeys.POLLER]
-    ready = poller.ready()
-    upstreams = {name: {"up": h.up} for name, h in request.app[AppKeys.PIPELINE].health.items()}
+    poller, pipeline = request.app[AppKeys.POLLER], request.app[AppKeys.PIPELINE]
+    ready = poller.ready() and pipeline.mapping_ok()  # a mapping that matches nothing is not ready
+    upstreams = {
+        name: {"up": h.up} if h.mapped is None else {"up": h.up, "mapping_matched": h.mapped}
+        for name, h in pipeline.health.items()
+    }
     body = json.dumps({"ready": ready, "upstreams": upstreams})
     return web.Response(status=200 if ready else 503, text=body + "\n", content_type="application/json")
 

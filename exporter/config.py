@@ -16,6 +16,7 @@ from common.durations import parse_duration
 from common.errors import ConfigError
 from common.secrets import env_value, read_secret
 from common.sizes import parse_size
+from exporter.mapping import Loaded, MappingError, preset_names, resolve_mapping
 from exporter.prices import Prices, PricesError, load_prices
 
 __all__ = [
@@ -111,6 +112,9 @@ VARIABLES: tuple[Variable, ...] = (
         "--daily-budget-usd",
         "daily spend budget in USD, exposed as llm_daily_budget_usd for the budget alert (default: none)",
     ),
+    # Gateways: which source families feed the canonical llm_* ones, and what is relayed.
+    Variable("EXPORTER_MAPPING", "--mapping", f"source mapping: {', '.join(preset_names())} or a YAML file", "llm"),
+    Variable("EXPORTER_RELAY", "--relay", "all: relay the upstream's families too; canonical: only ours", "all"),
 )
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -149,6 +153,8 @@ class Config:
     max_body: int = 64 * 1024**2
     log_level: str = "info"
     daily_budget_usd: float | None = None
+    mapping: Loaded | None = None  # None: the default, the proxy's own llm_* families relayed as they are
+    relay: str = "all"
 
     def __repr__(self) -> str:  # keeps tokens out of any accidental log of the config
         return (
@@ -268,6 +274,19 @@ def _bool(values: Mapping[str, str | None], name: str) -> bool:
     raise ConfigError(f"{name}: expected true or false, got {raw!r}")
 
 
+def _mapping(values: Mapping[str, str | None]) -> tuple[Loaded | None, str]:
+    relay = (values["EXPORTER_RELAY"] or "all").strip().lower()
+    if relay not in ("all", "canonical"):
+        raise ConfigError(f"EXPORTER_RELAY: expected all or canonical, got {relay!r}")
+    name = (values["EXPORTER_MAPPING"] or "llm").strip()
+    if name == "llm" and relay == "all":
+        return None, relay  # today's behaviour: nothing added
+    try:
+        return resolve_mapping(name), relay
+    except MappingError as exc:
+        raise ConfigError(f"EXPORTER_MAPPING: {exc}") from None
+
+
 def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Flags (winning) and environment → Config; ConfigError names the variable on any problem."""
     env = os.environ if environ is None else environ
@@ -342,7 +361,10 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
     if level not in _LOG_LEVELS:
         raise ConfigError(f"EXPORTER_LOG_LEVEL: expected one of {', '.join(_LOG_LEVELS)}, got {level!r}")
 
+    mapping, relay = _mapping(values)
     return Config(
+        mapping=mapping,
+        relay=relay,
         upstream_urls=urls,
         upstream_token=upstream_token,
         upstream_timeout=timeout,

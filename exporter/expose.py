@@ -8,12 +8,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
+from exporter.canonical import Totals
 from exporter.derive import DERIVED_GAUGES, Derived
 from exporter.upstream import REASONS
 
 __all__ = [
+    "CANONICAL_FAMILIES",
+    "CANONICAL_PREFIXES",
     "CONTENT_TYPE",
     "OWN_FAMILIES",
     "OWN_PREFIXES",
@@ -43,8 +47,28 @@ OWN_FAMILIES: frozenset[bytes] = frozenset(
         "llm_exporter_threshold_not_bucket_boundary",
         "llm_exporter_relay_families_dropped",
         "llm_daily_budget_usd",
+        "llm_exporter_mapping_missing",
     )
 )
+# The canonical families a mapping adds (llm_cost_usd_total is in OWN_FAMILIES already).
+CANONICAL_FAMILIES: frozenset[bytes] = frozenset(
+    name.encode()
+    for name in (
+        "llm_requests_total",
+        "llm_requests_failed_total",
+        "llm_tokens_used_total",
+        "llm_response_latency_seconds",
+        "llm_time_to_first_token_seconds",
+    )
+)
+CANONICAL_PREFIXES = (b"llm_requests_", b"llm_tokens_used", b"llm_response_latency_seconds", b"llm_time_to_first")
+_CANONICAL_HELP = {
+    "requests": ("llm_requests", "Requests, failed ones included, summed over the source's labels but model"),
+    "failed": ("llm_requests_failed", "Failed requests, summed over the source's labels but model"),
+    "tokens": ("llm_tokens_used", "Tokens used by type (prompt, completion), summed over the source's labels"),
+    "latency": ("llm_response_latency_seconds", "Response latency in seconds, summed over the source's labels"),
+    "time_to_first_token": ("llm_time_to_first_token_seconds", "Time to the first token in seconds, by model"),
+}
 # Cheap substring pre-check: an upstream body without any of these cannot clash with OWN_FAMILIES.
 OWN_PREFIXES = (
     b"llm_request_",
@@ -67,6 +91,7 @@ class Health:
     duration: float = 0.0
     errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
     last_success: float = 0.0  # unix time; 0 until the first success
+    mapped: bool | None = None  # with a mapping: whether the last answer had any mapped series
 
 
 @dataclass(frozen=True)
@@ -77,6 +102,8 @@ class Report:
     derived: Derived | None
     version: str
     relay_dropped: tuple[str, ...] = ()
+    canonical: Totals | None = None  # with a mapping: the canonical families, summed over upstreams
+    missing: tuple[str, ...] = ()  # canonical families the mapping has no source for
 
 
 class OwnCollector:
@@ -98,6 +125,8 @@ class OwnCollector:
                 value=self.daily_budget_usd,
             )
         yield from self._health(report)
+        if report.canonical is not None:
+            yield from self._canonical(report.canonical)
         if report.derived is not None:
             yield from self._derived(report.derived)
 
@@ -151,12 +180,43 @@ class OwnCollector:
             for family in report.relay_dropped:
                 dropped.add_metric([family], 1.0)
             yield dropped
+        if report.missing:
+            missing = GaugeMetricFamily(
+                "llm_exporter_mapping_missing",
+                "1: EXPORTER_MAPPING has no source for this canonical family (alerts on it cannot fire)",
+                labels=["family"],
+            )
+            for family in report.missing:
+                missing.add_metric([family], 1.0)
+            yield missing
         if derived is not None and derived.threshold_not_boundary:
             yield GaugeMetricFamily(
                 "llm_exporter_threshold_not_bucket_boundary",
                 "1: EXPORTER_LATENCY_THRESHOLD is not a latency bucket boundary, the slow ratio is interpolated",
                 value=1.0,
             )
+
+    @staticmethod
+    def _canonical(totals: Totals) -> Iterator[Metric]:
+        for key in ("requests", "failed", "tokens"):
+            rows = totals.counters.get(key)
+            if not rows:
+                continue
+            name, help_text = _CANONICAL_HELP[key]
+            family = CounterMetricFamily(name, help_text, labels=["model", "type"] if key == "tokens" else ["model"])
+            for labels, value in rows.items():
+                family.add_metric(list(labels), value)
+            yield family
+        for key in ("latency", "time_to_first_token"):
+            models = totals.models(key)
+            if not models:
+                continue
+            name, help_text = _CANONICAL_HELP[key]
+            histogram = HistogramMetricFamily(name, help_text, labels=["model"])
+            for model in models:
+                buckets, total = totals.histogram(key, model)
+                histogram.add_metric([model], [(floatToGoString(le), v) for le, v in buckets], total)
+            yield histogram
 
     @staticmethod
     def _derived(derived: Derived) -> Iterator[Metric]:

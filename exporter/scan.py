@@ -52,22 +52,31 @@ def scan(body: bytes) -> list[tuple[bytes, bytes]]:
 
 def invalid_line(body: bytes) -> int | None:
     """Line number (1-based) of the first line that cannot be exposition text, or None if all can."""
-    m = _BAD_LINE.search(b"\n" + body)
+    end = body.find(b"\n")
+    if _BAD_LINE.match(b"\n" + (body if end < 0 else body[:end])):
+        return 1
+    # The other lines follow a newline of the body itself: no copy of a body of tens of MB to prepend one.
+    m = _BAD_LINE.search(body)
     if m is None:
         return None
-    return body.count(b"\n", 0, m.start()) + 1
+    return body.count(b"\n", 0, m.start()) + 2
 
 
 @functools.lru_cache(maxsize=8)
-def _any_of(prefixes: tuple[bytes, ...]) -> re.Pattern[bytes]:
-    return re.compile(b"|".join(re.escape(p) for p in prefixes))
+def _any_of(prefixes: tuple[bytes, ...]) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
+    names = b"|".join(re.escape(p) for p in prefixes)
+    # Anywhere (the fastest search when, as usual, none is there), then at a line start only (a sample, or a
+    # HELP/TYPE line): `litellm_request_total_latency_metric` holds `llm_request_` in its middle.
+    return re.compile(names), re.compile(rb"\n(?:# (?:HELP|TYPE) )?(?:" + names + rb")")
 
 
 def find_prefixes(body: bytes, prefixes: tuple[bytes, ...]) -> bool:
-    """True if any prefix occurs anywhere (a cheap pre-check before a line-level look).
-
-    One regex pass over the body, not one `find` per prefix: about 3x faster on a 10 MB exposition."""
-    return _any_of(prefixes).search(body) is not None
+    """True if a line of `body` (a sample, or a HELP/TYPE line) starts with a name that has one of the prefixes:
+    a cheap pre-check before a line-level look. One regex pass over the body, not one `find` per prefix."""
+    anywhere, at_line_start = _any_of(prefixes)
+    if anywhere.search(body) is None:
+        return False
+    return at_line_start.match(b"\n" + body[:4096]) is not None or at_line_start.search(body) is not None
 
 
 def _unescape(value: str) -> str:

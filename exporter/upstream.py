@@ -25,6 +25,7 @@ REASONS = (
     "http_other",
     "too_large",
     "invalid",
+    "mapping",  # the answer was fine, but EXPORTER_MAPPING matched none of its series
 )
 _CHUNK = 1 << 16
 

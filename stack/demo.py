@@ -15,6 +15,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TextIO
 
+from exporter.mapping import resolve_mapping
+from exporter.simulator.formats import FORMATS
 from stack.configs import Ports
 from stack.local import SERVICES, StackError, StackSettings, check_ports, http_get, run_stack
 from stack.status import format_status, read_status
@@ -27,6 +29,7 @@ DEMO_ENV = {
     "runs at speed 1/f (default 1/60: an hour of scenario time per real minute)",
     "DEMO_EXIT_AFTER": "stop by itself after this many seconds (default: run until Ctrl-C)",
     "DEMO_RUN_DIR": "where configs, data and logs go; emptied at start (default .demo/run)",
+    "DEMO_FORMAT": f"the simulated gateway: {', '.join(FORMATS)}; the sidecar maps it (default llm)",
     **{var: f"{what} port on 127.0.0.1 (default {getattr(Ports(), key)})" for key, (what, var) in SERVICES.items()},
 }
 # Channel settings passed on to the bridge, beside its console channel.
@@ -34,6 +37,12 @@ _BRIDGE_PREFIXES = ("SLACK_", "DISCORD_", "TEAMS_", "SMTP_", "EMAIL_", "WEBHOOK_
 _BRIDGE_VARS = ("BRIDGE_CONFIG", "BRIDGE_TEMPLATES_DIR")
 _MARKER = ".llm-monitoring-demo"  # only a dir holding this is ever emptied
 _TRAFFIC_ALERTS = ("LLMHighFailureRate", "LLMHighLatency", "LLMRequestSurge", "LLMTokenSurge")
+# The canonical family each traffic alert cannot do without (all of them need llm_requests_total).
+_ALERT_NEEDS = {
+    "LLMHighFailureRate": "llm_requests_failed_total",
+    "LLMHighLatency": "llm_response_latency_seconds",
+    "LLMTokenSurge": "llm_tokens_used_total",
+}
 
 
 class DemoConfigError(ValueError):
@@ -47,6 +56,13 @@ class DemoConfig:
     exit_after: float | None = None
     run_dir: Path = Path(".demo/run")
     bridge_env: Mapping[str, str] = field(default_factory=dict)
+    format: str = "llm"
+
+
+def unreachable_alerts(fmt: str) -> tuple[str, ...]:
+    """Traffic alerts that cannot fire with gateway `fmt`: its mapping has no source for what they need."""
+    missing = resolve_mapping(fmt).mapping.missing()
+    return tuple(a for a in _TRAFFIC_ALERTS if _ALERT_NEEDS.get(a, "llm_requests_total") in missing)
 
 
 def load_demo_config(environ: Mapping[str, str]) -> DemoConfig:
@@ -84,7 +100,10 @@ def load_demo_config(environ: Mapping[str, str]) -> DemoConfig:
 
     bridge_env = {k: v for k, v in environ.items() if k.startswith(_BRIDGE_PREFIXES) or k in _BRIDGE_VARS}
     run_dir = Path(environ.get("DEMO_RUN_DIR") or ".demo/run")
-    return DemoConfig(Ports(**ports), factor, exit_after, run_dir, bridge_env)
+    fmt = environ.get("DEMO_FORMAT", "").strip() or "llm"
+    if fmt not in FORMATS:
+        raise DemoConfigError(f"DEMO_FORMAT: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    return DemoConfig(Ports(**ports), factor, exit_after, run_dir, bridge_env, fmt)
 
 
 def _prepare_run_dir(run_dir: Path) -> None:
@@ -186,10 +205,11 @@ def run_demo(cfg: DemoConfig, out: TextIO = sys.stdout) -> int:
         bridge_env=cfg.bridge_env,
         # Alertmanager's fallback receiver (alerts about the alert path, around the bridge) prints here.
         on_fallback=lambda n: p.line(f"  | FALLBACK {n.status.upper()} {', '.join(n.alertnames)} (from Alertmanager)"),
+        format=cfg.format,
     )
     channels = sorted({k.split("_")[0].lower() for k in cfg.bridge_env if k.endswith(("_URL", "_HOST"))})
     p.line(
-        f"demo: time scale {cfg.factor} (simulator speed {settings.speed}), scenario demo; "
+        f"demo: time scale {cfg.factor} (simulator speed {settings.speed}), scenario demo, format {cfg.format}; "
         f"bridge channels: console{''.join(', ' + c for c in channels)}. Starting…"
     )
     started = time.monotonic()
@@ -235,7 +255,10 @@ def run_demo(cfg: DemoConfig, out: TextIO = sys.stdout) -> int:
         p.line(f"demo: failed: {exc}")
         code = 1
     p.end_status()
-    p.line(_summary(transitions) + f"; stopped, nothing left running; logs in {cfg.run_dir}/logs")
+    p.line(
+        _summary(transitions, unreachable_alerts(cfg.format), cfg.format)
+        + f"; stopped, nothing left running; logs in {cfg.run_dir}/logs"
+    )
     return code
 
 
@@ -244,13 +267,15 @@ def _clock(elapsed: float) -> str:
     return f"{m:02d}:{s:02d}"
 
 
-def _summary(transitions: dict[str, list[str]]) -> str:
+def _summary(transitions: dict[str, list[str]], unreachable: tuple[str, ...] = (), fmt: str = "llm") -> str:
     names = {a.split("{")[0] for a in transitions}
     done = [a for a in _TRAFFIC_ALERTS if any(k.startswith(a) and "resolved" in transitions[k] for k in transitions)]
-    missing = [a for a in _TRAFFIC_ALERTS if a not in done]
+    missing = [a for a in _TRAFFIC_ALERTS if a not in done and a not in unreachable]
     text = f"demo: fired and resolved: {', '.join(done) or 'none'}"
     if missing:
         text += f"; not completed: {', '.join(missing)}"
+    if unreachable:
+        text += f"; cannot fire with {fmt} (no source for what they need): {', '.join(unreachable)}"
     other = sorted(names - set(_TRAFFIC_ALERTS))
     if other:
         text += f"; other alerts seen: {', '.join(other)}"

@@ -84,6 +84,7 @@ class StackSettings:
     deploy_dir: Path = DEPLOY_DIR
     ready_timeout: float = 30.0
     on_fallback: Callable[[FallbackNotification], None] | None = None
+    format: str = "llm"  # the simulator's metric format, and the sidecar's mapping for it
 
     @property
     def speed(self) -> Fraction:
@@ -238,6 +239,7 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
                     "SIM_TOKEN_FILE": str(sim_token_file),
                     "SIM_SCENARIO": s.scenario,
                     "SIM_SPEED": _num(s.speed),
+                    "SIM_FORMAT": s.format,
                 },
             )
             # One at a time, each ready before the next: a sidecar polling a simulator that is not up yet
@@ -256,6 +258,7 @@ def run_stack(settings: StackSettings, on_bridge_line: Callable[[str], None] | N
                     # Bare seconds: a scaled window can be fractional (2.5), which no unit form can say.
                     "EXPORTER_WINDOWS": ",".join(_num(s.scaled_seconds(w)) for w in _EXPORTER_WINDOWS),
                     "EXPORTER_BASELINE": _num(s.scaled_seconds(_EXPORTER_BASELINE)),
+                    "EXPORTER_MAPPING": s.format,  # a preset of the same name for every simulator format
                 },
             )
             _wait(stack, stack.procs["exporter"], f"{stack.url('exporter')}/readyz")

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from common.logs import setup_logging
-from exporter.simulator.app import create_app
+from exporter.simulator.app import EXPOSITION_KEY, create_app
 from exporter.simulator.config import ConfigError, load_settings
 
 __all__ = ["main"]
@@ -49,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "listen": f"{settings.host}:{settings.port}",
             "scenario": settings.scenario,
             "speed": settings.speed,
-            "padding_series": settings.series // 11 * 11,
+            "format": settings.format,
+            "padding_series": app[EXPOSITION_KEY].padding_series,
             "auth": settings.token is not None,
         },
     )

@@ -102,7 +102,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.monotonic) 
     app[SETTINGS_KEY] = settings
     app[SIMULATION_KEY] = Simulation(settings.scenario, settings.speed, clock)
     # Built once: a 100k-series padding is rendered and gzipped here, not on every scrape.
-    app[EXPOSITION_KEY] = Exposition(settings.series)
+    app[EXPOSITION_KEY] = Exposition(settings.series, settings.format)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/scenario", _get_scenario)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from common import program_version
 from common.errors import ConfigError
 from common.secrets import env_value, read_secret
+from exporter.simulator.formats import FORMATS
 from exporter.simulator.scenarios import DEMO_TIMELINE, SCENARIOS
 
 __all__ = ["ConfigError", "Settings", "build_parser", "load_settings", "parse_listen"]
@@ -27,6 +28,7 @@ class Settings:
     scenario: str = "steady"
     speed: float = 1.0
     series: int = 0
+    format: str = "llm"  # whose names, labels, units and buckets /metrics speaks
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -88,6 +90,11 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         help="extra static series of the latency histogram for benchmarks, in whole label sets of 11 "
         "series (SIM_SERIES; default 0)",
     )
+    parser.add_argument(
+        "--format",
+        default=environ.get("SIM_FORMAT", "llm"),
+        help=f"metric names, labels, units and buckets of: {', '.join(FORMATS)} (SIM_FORMAT; default llm)",
+    )
     return parser
 
 
@@ -128,8 +135,19 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
     if series < 0:
         raise ConfigError(f"{where}: must be >= 0, got {series}")
 
+    if args.format not in FORMATS:
+        raise ConfigError(
+            f"{_source('--format', 'SIM_FORMAT')}: unknown format {args.format!r}; known: {', '.join(FORMATS)}"
+        )
+
     return Settings(
-        host=host, port=port, token=_token(args.token_file, environ), scenario=args.scenario, speed=speed, series=series
+        host=host,
+        port=port,
+        token=_token(args.token_file, environ),
+        scenario=args.scenario,
+        speed=speed,
+        series=series,
+        format=args.format,
     )
 
 

@@ -8,17 +8,15 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from exporter.simulator.formats import get_format, series_per_padding_set
 from exporter.simulator.scenarios import BUCKETS, MODELS, REASONS, SCENARIOS, phase_at, phases_between, traffic
 
-__all__ = ["CONTENT_TYPE", "Exposition", "Simulation", "le_text", "padding_lines"]
+__all__ = ["CONTENT_TYPE", "Exposition", "Simulation", "le_text", "llm_live", "padding_lines"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _HIST = "llm_response_latency_seconds"
 # A representative latency per bucket interval, so _sum is deterministic and consistent with the buckets.
 _MIDPOINTS = (0.06, 0.18, 0.37, 0.72, 1.4, 3.2, 7.0, 15.0, 40.0)
-_HIST_HEADER = (
-    f"# HELP {_HIST} Time from request to complete response, failed requests included.\n# TYPE {_HIST} histogram\n"
-)
 _OTHER_HEADERS = {
     "llm_requests_total": "Requests handled by the proxy, failed ones included.",
     "llm_requests_failed_total": "Requests that failed, by reason.",
@@ -36,21 +34,31 @@ class _Counters:
     """Exact (fractional) totals of one model; the exposition shows them rounded down, like real counts."""
 
     buckets: list[float] = field(default_factory=lambda: [0.0] * len(BUCKETS))
+    fail_buckets: list[float] = field(default_factory=lambda: [0.0] * len(BUCKETS))  # failed ones, for OTel
     latency_sum: float = 0.0
     failed: dict[str, float] = field(default_factory=lambda: dict.fromkeys(REASONS, 0.0))
     prompt: float = 0.0
     completion: float = 0.0
+    # Tokens per request → requests, for the token histograms of OpenTelemetry.
+    prompt_per_request: dict[float, float] = field(default_factory=dict)
+    completion_per_request: dict[float, float] = field(default_factory=dict)
 
     def add(self, phase: str, model: str, seconds: float) -> None:
         t = traffic(phase, model)
         requests = t.requests_per_second * seconds
         for i, share in enumerate(t.latency_shares):
             self.buckets[i] += requests * share
+            self.fail_buckets[i] += requests * share * t.failure_ratio
             self.latency_sum += requests * share * _MIDPOINTS[i]
         for reason, share in t.failure_reasons:
             self.failed[reason] += requests * t.failure_ratio * share
         self.prompt += requests * t.prompt_tokens_per_request
         self.completion += requests * t.completion_tokens_per_request
+        for per_request, tokens in (
+            (self.prompt_per_request, t.prompt_tokens_per_request),
+            (self.completion_per_request, t.completion_tokens_per_request),
+        ):
+            per_request[tokens] = per_request.get(tokens, 0.0) + requests
 
     def cumulative(self) -> list[int]:
         """Cumulative bucket counts, rounded down; the last one is the request count."""
@@ -77,6 +85,11 @@ class Simulation:
     @property
     def scenario(self) -> str:
         return self._scenario
+
+    @property
+    def models(self) -> dict[str, _Counters]:
+        """Each model's counters as of the last advance()."""
+        return self._models
 
     def scenario_seconds(self) -> float:
         """Scenario seconds since the current scenario started (the real elapsed time times the speed)."""
@@ -105,30 +118,43 @@ class Simulation:
 
     def histogram_lines(self) -> str:
         """The live series of the latency histogram (its HELP/TYPE header is served apart, with the padding)."""
-        lines = []
-        for model, c in self._models.items():
-            cum = c.cumulative()
-            for bound, value in zip(BUCKETS, cum, strict=True):
-                lines.append(f'{_HIST}_bucket{{model="{model}",le="{le_text(bound)}"}} {value}\n')
-            lines.append(f'{_HIST}_sum{{model="{model}"}} {c.latency_sum:.3f}\n')
-            lines.append(f'{_HIST}_count{{model="{model}"}} {cum[-1]}\n')
-        return "".join(lines)
+        return _llm_histogram_lines(self._models)
 
     def counter_families(self) -> str:
         """llm_requests_total, llm_requests_failed_total and llm_tokens_used_total as text."""
-        out = []
-        for name, help_text in _OTHER_HEADERS.items():
-            out.append(f"# HELP {name} {help_text}\n# TYPE {name} counter\n")
-            for model, c in self._models.items():
-                if name == "llm_requests_total":
-                    out.append(f'{name}{{model="{model}"}} {c.cumulative()[-1]}\n')
-                elif name == "llm_requests_failed_total":
-                    for reason in REASONS:
-                        out.append(f'{name}{{model="{model}",reason="{reason}"}} {math.floor(c.failed[reason])}\n')
-                else:
-                    out.append(f'{name}{{model="{model}",type="prompt"}} {math.floor(c.prompt)}\n')
-                    out.append(f'{name}{{model="{model}",type="completion"}} {math.floor(c.completion)}\n')
-        return "".join(out)
+        return _llm_counter_families(self._models)
+
+
+def _llm_histogram_lines(models: dict[str, _Counters]) -> str:
+    lines = []
+    for model, c in models.items():
+        cum = c.cumulative()
+        for bound, value in zip(BUCKETS, cum, strict=True):
+            lines.append(f'{_HIST}_bucket{{model="{model}",le="{le_text(bound)}"}} {value}\n')
+        lines.append(f'{_HIST}_sum{{model="{model}"}} {c.latency_sum:.3f}\n')
+        lines.append(f'{_HIST}_count{{model="{model}"}} {cum[-1]}\n')
+    return "".join(lines)
+
+
+def _llm_counter_families(models: dict[str, _Counters]) -> str:
+    out = []
+    for name, help_text in _OTHER_HEADERS.items():
+        out.append(f"# HELP {name} {help_text}\n# TYPE {name} counter\n")
+        for model, c in models.items():
+            if name == "llm_requests_total":
+                out.append(f'{name}{{model="{model}"}} {c.cumulative()[-1]}\n')
+            elif name == "llm_requests_failed_total":
+                for reason in REASONS:
+                    out.append(f'{name}{{model="{model}",reason="{reason}"}} {math.floor(c.failed[reason])}\n')
+            else:
+                out.append(f'{name}{{model="{model}",type="prompt"}} {math.floor(c.prompt)}\n')
+                out.append(f'{name}{{model="{model}",type="completion"}} {math.floor(c.completion)}\n')
+    return "".join(out)
+
+
+def llm_live(models: dict[str, _Counters]) -> str:
+    """The llm format's live text: the latency histogram's series, then the three counter families."""
+    return _llm_histogram_lines(models) + _llm_counter_families(models)
 
 
 def padding_lines(series: int) -> bytes:
@@ -156,16 +182,18 @@ class Exposition:
     compresses only the live tail, so a 100k-series scrape costs about as much as a tiny one.
     """
 
-    def __init__(self, padding_series: int) -> None:
-        self.head = _HIST_HEADER.encode() + padding_lines(padding_series)
-        self.padding_series = padding_series // (len(BUCKETS) + 2) * (len(BUCKETS) + 2)
+    def __init__(self, padding_series: int, fmt: str = "llm") -> None:
+        self._format = get_format(fmt)
+        self.head = self._format.latency_header.encode() + self._format.padding(padding_series)
+        per_set = series_per_padding_set(fmt)
+        self.padding_series = padding_series // per_set * per_set
         self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: gzip container
         self.head_gz = self._compressor.compress(self.head) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
 
     def render(self, sim: Simulation, gzip: bool) -> bytes:
         """One complete exposition of `sim` as it stands now; gzipped if asked."""
         sim.advance()
-        tail = (sim.histogram_lines() + sim.counter_families()).encode()
+        tail = self._format.live(sim.models).encode()
         if not gzip:
             return self.head + tail
         compressor = self._compressor.copy()

@@ -315,6 +315,7 @@ def _as_on_the_host(service: dict, tmp_path: Path) -> dict[str, str]:
     [
         ("llm-exporter", "EXPORTER_PRICES_FILE", ["llm-exporter"]),
         ("llm-exporter", "LLM_PROXY_CA_FILE", ["llm-exporter"]),
+        ("llm-exporter", "EXPORTER_MAPPING", ["llm-exporter"]),
         ("alert-bridge", "BRIDGE_CONFIG", ["alert-bridge", "check-config"]),
         ("alert-bridge", "BRIDGE_TEMPLATES_DIR", ["alert-bridge", "check-config"]),
     ],

@@ -115,3 +115,14 @@ def test_merge_fanin_skips_a_family_whose_type_clashes():
 )
 def test_accepts_gzip(header, expected):
     assert accepts_gzip(header) is expected
+
+
+def test_find_prefixes_looks_at_line_starts_only():
+    from exporter.scan import find_prefixes
+
+    prefixes = (b"llm_request_", b"llm_exporter_")
+    litellm = b'litellm_request_total_latency_metric_bucket{le="1.0"} 3\n' * 3
+    assert not find_prefixes(litellm, prefixes)  # `llm_request_` inside a longer name is no clash
+    assert find_prefixes(litellm + b'llm_request_failure_ratio{model="a"} 1\n', prefixes)
+    assert find_prefixes(b"# TYPE llm_exporter_upstream_up gauge\n", prefixes)
+    assert find_prefixes(b'llm_exporter_upstream_up{upstream="x"} 1\n', prefixes)  # the very first line

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stack.configs import Ports
-from stack.demo import DemoConfigError, load_demo_config
+from stack.demo import DemoConfigError, _summary, load_demo_config, unreachable_alerts
 from stack.local import PortInUse, check_ports
 from stack.status import Status, deliveries, firing_alerts, format_status
 from tests.realbin import free_port
@@ -49,6 +49,17 @@ def test_settings_from_environment():
     }
 
 
+def test_format_and_the_alerts_it_cannot_fire():
+    assert load_demo_config({}).format == "llm"
+    assert load_demo_config({"DEMO_FORMAT": "litellm"}).format == "litellm"
+    assert unreachable_alerts("kong") == ("LLMHighFailureRate",)  # Kong has no failure counter per model
+    for fmt in ("llm", "litellm", "otel-genai", "vllm"):
+        assert unreachable_alerts(fmt) == ()
+    done = {f"{a}{{model=gpt-4o}}": ["fired", "resolved"] for a in ("LLMHighLatency", "LLMRequestSurge")}
+    text = _summary(done, unreachable_alerts("kong"), "kong")
+    assert "not completed: LLMTokenSurge" in text and "cannot fire with kong" in text and "LLMHighFailureRate" in text
+
+
 @pytest.mark.parametrize(
     ("env", "names"),
     [
@@ -61,6 +72,7 @@ def test_settings_from_environment():
         pytest.param({"DEMO_BRIDGE_PORT": "http"}, "DEMO_BRIDGE_PORT", id="port-not-number"),
         pytest.param({"DEMO_SIM_PORT": "70000"}, "DEMO_SIM_PORT", id="port-range"),
         pytest.param({"DEMO_SIM_PORT": "9090"}, "DEMO_PROMETHEUS_PORT", id="ports-clash"),
+        pytest.param({"DEMO_FORMAT": "portkey"}, "DEMO_FORMAT", id="unknown-format"),
     ],
 )
 def test_bad_settings_name_the_variable(env, names):
