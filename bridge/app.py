@@ -158,6 +158,8 @@ async def _receive(request: web.Request) -> web.Response:
         log.info("duplicate notification ignored", extra={"route": label, "group_key": notification.group_key})
         return web.json_response({"status": "duplicate"})
     metrics.received.labels(label, notification.status).inc()
+    for channel in stored.superseded:
+        metrics.superseded.labels(channel).inc()
     request.app[DISPATCHER].wake(channels)
     log.info(
         "notification accepted",
@@ -298,7 +300,7 @@ def create_app(
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
-    app.cleanup_ctx.extend([_session, _outbox, _dispatcher])
+    app.cleanup_ctx.extend([_outbox, _session, _dispatcher])  # the outbox first: a corrupt one stops the start
     if handle_sighup:
         app.cleanup_ctx.append(_sighup)
     return app

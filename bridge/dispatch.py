@@ -189,6 +189,9 @@ class Dispatcher:
                     await self._deliver(lane, delivery)
                 finally:
                     lane.busy = False
+                    self.outbox.release(delivery.id)
+                    # After a reload the channel may live in another lane now, which waited for this one.
+                    self.wake([delivery.channel])
             except OutboxError:
                 log.exception("outbox error in lane; retrying shortly", extra={"lane": lane.key})
                 await self._sleep(1.0)
@@ -230,16 +233,17 @@ class Dispatcher:
             result = await self._send(channel, message)
             lane.record(time.time(), result)
             if result.outcome is Outcome.DELIVERED:
-                await self.outbox.part_sent(d.id, index + 1, attempts)
                 if message.truncated:
                     self.metrics.truncations.labels(d.channel).inc()
+                if index + 1 < len(messages):  # the last part is recorded with the delivery, in one write
+                    await self.outbox.part_sent(d.id, index + 1, attempts)
                 continue
             if result.outcome is Outcome.PERMANENT:
                 await self._dead(d, result.reason or "permanent", attempts)
                 return
-            await self._retry(lane, d, result, attempts)
+            await self._retry(lane, channel, d, result, attempts)
             return
-        await self.outbox.delivered(d.id, attempts)
+        await self.outbox.delivered(d.id, attempts, parts_sent=len(messages))
         self.metrics.deliveries.labels(d.channel, "delivered").inc()
         self.metrics.latency.labels(d.channel).observe(max(0.0, time.time() - d.received_at))
         log.info(
@@ -261,7 +265,7 @@ class Dispatcher:
         except Exception as exc:  # channels should classify; a stray exception is treated as transient
             return Result(Outcome.RETRY, f"error_{type(exc).__name__}")
 
-    async def _retry(self, lane: _Lane, d: Delivery, result: Result, attempts: int) -> None:
+    async def _retry(self, lane: _Lane, channel: Channel, d: Delivery, result: Result, attempts: int) -> None:
         now = time.time()
         delay = backoff_delay(attempts, self.retry_initial, self.retry_max)
         if result.reason.startswith("http_429"):
@@ -285,7 +289,7 @@ class Dispatcher:
                 "reason": result.reason,
                 "attempts": attempts,
                 "retry_in": round(delay, 3),
-                "destination": lane.channels[d.channel].describe(),
+                "destination": channel.describe(),
             },
         )
 

@@ -61,6 +61,12 @@ class BridgeMetrics:
         self.truncations = Counter(
             "alert_bridge_truncations", "Messages sent cut or collapsed to fit the platform", ["channel"], registry=r
         )
+        self.superseded = Counter(
+            "alert_bridge_superseded",
+            "Queued deliveries replaced by a newer notification of the same group before being sent",
+            ["channel"],
+            registry=r,
+        )
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)
 
@@ -81,6 +87,7 @@ class BridgeMetrics:
             self.latency.labels(name)
             self.rate_limited.labels(name)
             self.truncations.labels(name)
+            self.superseded.labels(name)
 
     def set_queue(self, stats: Mapping[str, tuple[int, float]], channels: Iterable[str]) -> None:
         """Queue depth and oldest age per channel from an outbox snapshot; configured channels absent are 0."""
