@@ -177,6 +177,12 @@ class Dispatcher:
         while not self._stopping.is_set() and lane.channels:
             names = list(lane.channels)
             try:
+                # Wait for the pace (or a platform's block) before taking a delivery, not after: one taken is
+                # no longer superseded by a newer notification of its group, and should go out now.
+                wait = lane.ready_at() - time.time()
+                if wait > 0:
+                    await self._sleep(wait)
+                    continue
                 delivery = await self.outbox.next_due(names, time.time())
                 if delivery is None:
                     lane.wake.clear()
