@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -127,6 +128,10 @@ async def run_bridge(
         yield bridge
     finally:
         if proc.returncode is None:
+            if texts is not None:  # its metrics page too, for the secrets check
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    async with aiohttp.ClientSession() as s, s.get(f"{bridge.url}/metrics") as r:
+                        texts.append(await r.text())
             proc.kill()
             await proc.wait()
         if texts is not None:
