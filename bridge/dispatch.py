@@ -216,7 +216,8 @@ class Dispatcher:
             await self._dead(d, "expired", d.attempts)
             return
         try:
-            notification = decode_notification(await self.outbox.body(d.notification_id))
+            body = d.body if d.body is not None else await self.outbox.body(d.notification_id)
+            notification = decode_notification(bytes(body))
         except PayloadError:
             await self._dead(d, "bad_stored_payload", d.attempts)
             return

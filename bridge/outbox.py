@@ -111,6 +111,7 @@ class Delivery:
     next_attempt_at: float
     queued_at: float
     received_at: float
+    body: bytes | None = None  # the notification's body, read with the claim (one trip to the outbox thread)
 
 
 _DELIVERY_COLUMNS = (
@@ -328,7 +329,8 @@ class Outbox:
             with self._claims_lock:
                 claimed = tuple(self._claimed)
             sql = (
-                f"SELECT {_DELIVERY_COLUMNS} {heads} AND d.next_attempt_at <= ?"
+                f"SELECT {_DELIVERY_COLUMNS}, (SELECT body FROM notifications n WHERE n.id = d.notification_id)"
+                f" {heads} AND d.next_attempt_at <= ?"
                 f" AND d.id NOT IN ({','.join('?' * len(claimed))}) ORDER BY d.id LIMIT 1"
             )
             row = self._db.execute(sql, (*channels, now, *claimed)).fetchone()
