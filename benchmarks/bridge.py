@@ -229,6 +229,23 @@ def _intake(bench: _Bench) -> list[Row]:
                     ratio >= INTAKE_RATIO_TARGET,
                 )
             )
+    # The explanation of the gap: the same intake with no channel, so the bridge does no delivery work beside it.
+    alone = bench.bridge("bridge-alone", BRIDGE_MAX_QUEUE="100000000", BRIDGE_CONSOLE="false")
+    ratios = []
+    for rep in range(reps):
+        pair = [("bare", bare), ("alone", alone)]
+        got = {}
+        for who, port in pair if rep % 2 == 0 else reversed(pair):
+            got[who] = bench.load(f"http://127.0.0.1:{port}/alerts", alerts=1, unique=True, requests=requests)
+        ratios.append(got["alone"]["rps"] / got["bare"]["rps"])
+    rows.append(
+        Row(
+            "(explanation) intake alone, no channel: 1 alert, unique payloads",
+            "",
+            "",
+            f"{statistics.median(ratios):.2f}×",
+        )
+    )
     seconds = 4 if bench.quick else 10
     for alerts in (1, 20):
         result = bench.load(
