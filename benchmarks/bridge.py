@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import re
 import secrets
@@ -328,6 +329,93 @@ async def _latest_state(bench: _Bench, groups: int, resolve_after: float) -> lis
     ]  # fmt: skip
 
 
+async def _pacing(bench: _Bench, groups: int) -> list[Row]:
+    """`groups` alert groups at once through a real Alertmanager: to the bridge (Slack and Discord channels) and,
+    side by side, to Alertmanager's own Slack and Discord receivers; each pair of fakes enforces the limits."""
+    import aiohttp
+
+    from tests.fakes.discord import FakeDiscord
+    from tests.fakes.slack import FakeSlack
+    from tests.realbin import run_alertmanager
+
+    fakes = {
+        "bridge slack": FakeSlack(),
+        "bridge discord": FakeDiscord(),
+        "am slack": FakeSlack(),
+        "am discord": FakeDiscord(),
+    }
+    for fake in fakes.values():
+        await fake.start()
+    try:
+        port = await asyncio.to_thread(
+            bench.bridge,
+            "bridge-pacing",
+            SLACK_WEBHOOK_URL=f"{fakes['bridge slack'].url}/services/T0/B0/bench",
+            DISCORD_WEBHOOK_URL=f"{fakes['bridge discord'].url}/api/webhooks/1/bench",
+            BRIDGE_CONSOLE="false",
+        )
+        config = f"""
+route:
+  receiver: bridge
+  group_by: [group]
+  group_wait: 1s
+  group_interval: 10m
+  repeat_interval: 4h
+  routes:
+    - {{receiver: bridge, continue: true}}
+    - {{receiver: native}}
+receivers:
+  - name: bridge
+    webhook_configs:
+      - url: http://127.0.0.1:{port}/alerts
+        http_config: {{authorization: {{credentials: "{bench.token}"}}}}
+  - name: native
+    slack_configs: [{{api_url: "{fakes["am slack"].url}/services/T0/B0/am", channel: "#bench"}}]
+    discord_configs: [{{webhook_url: "{fakes["am discord"].url}/api/webhooks/2/am"}}]
+"""
+        with run_alertmanager(config, bench.tmp / "alertmanager") as am:
+            alerts = [
+                {"labels": {"alertname": "LLMHighFailureRate", "group": f"g{i}", "severity": "critical"},
+                 "annotations": {"summary": f"group {i}"}}
+                for i in range(groups)
+            ]  # fmt: skip
+            async with aiohttp.ClientSession() as session, session.post(f"{am.url}/api/v2/alerts", json=alerts) as r:
+                assert r.status == 200, r.status
+            began = time.monotonic()
+            deadline = began + groups * 3 + 30
+            while time.monotonic() < deadline:
+                if all(len([q for q in f.requests if q.status != 429]) >= groups for f in fakes.values()):
+                    break
+                await asyncio.sleep(0.5)
+            waited = time.monotonic() - began
+    finally:
+        for fake in fakes.values():
+            await fake.stop()
+    rows = [Row(f"pacing: {groups} groups at once through a real Alertmanager", "", "")]
+    minimum = {"slack": (groups - 3) / 1.0, "discord": (math.ceil(groups / 5) - 1) * 2.0}
+    for platform in ("slack", "discord"):
+        took, limited, shown = {}, {}, {}
+        for who in ("bridge", "am"):
+            fake = fakes[f"{who} {platform}"]
+            accepted = [q.at for q in fake.requests if q.status != 429]
+            limited[who] = sum(1 for q in fake.requests if q.status == 429)
+            took[who] = max(accepted) - min(accepted) if len(accepted) >= groups else float("inf")
+            shown[who] = (
+                f"{took[who]:.1f} s" if len(accepted) >= groups else f"{len(accepted)}/{groups} in {waited:.0f} s"
+            )
+        rows.append(
+            Row(f"  {platform}: first to last message, bridge (Alertmanager's own receiver beside it)",
+                f"{shown['bridge']} ({shown['am']})", f"{minimum[platform]:.0f} s (limit's minimum)",
+                f"{took['bridge'] / minimum[platform]:.2f}×", f"≤ {LATEST_SLACK:.2f}×",
+                took["bridge"] <= minimum[platform] * LATEST_SLACK)
+        )  # fmt: skip
+        rows.append(
+            Row(f"  {platform}: 429 answers provoked, bridge (Alertmanager's own receiver)",
+                f"{limited['bridge']} ({limited['am']})", target="0", ok=limited["bridge"] == 0)
+        )  # fmt: skip
+    return rows
+
+
 def _table(rows: Sequence[Row]) -> str:
     out = ["| measure | bridge | baseline | ratio | target | result |", "|---|---|---|---|---|---|"]
     for r in rows:
@@ -342,7 +430,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the benchmarks (the default)")
     run.add_argument("--quick", action="store_true", help="one short run of each (also BENCH_QUICK=1)")
     run.add_argument("--no-fail", action="store_true", help="exit 0 even when a target is missed")
-    run.add_argument("--skip-latest", action="store_true", help="only the intake figures")
+    run.add_argument("--skip-latest", action="store_true", help="leave out the latest-state-wins run")
+    run.add_argument("--skip-pacing", action="store_true", help="leave out the pacing run (not in --quick either)")
+    run.add_argument("--skip-intake", action="store_true", help="leave out the intake runs")
     bare = sub.add_parser("bare", help="(internal) the bare baseline server")
     bare.add_argument("--port", type=int, required=True)
     load = sub.add_parser("load", help="(internal) the load generator; prints JSON")
@@ -367,10 +457,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="bench-bridge-") as tmp, ExitStack() as stack:
         bench = _Bench(stack, Path(tmp), quick)
-        rows = _intake(bench)
+        rows = [] if getattr(args, "skip_intake", False) else _intake(bench)
         if not getattr(args, "skip_latest", False):
             groups, after = (12, 4.0) if quick else (40, 10.0)
             rows += asyncio.run(_latest_state(bench, groups, after))
+        if not quick and not getattr(args, "skip_pacing", False):
+            rows += asyncio.run(_pacing(bench, 40))
     print(f"bridge benchmark ({'quick' if quick else 'full'}), {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     print(_table(rows))
     missed = [r.what for r in rows if r.ok is False]
