@@ -129,6 +129,7 @@ class Outbox:
         self._db: sqlite3.Connection | None = None
         self._writes: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
+        self.commits = 0  # transactions committed by the group commit (each holding one or more writes)
         # Deliveries a lane is working on: never handed out twice, never superseded under the sender's feet.
         self._claimed: set[int] = set()
         self._claims_lock = threading.Lock()  # claims are taken in the outbox thread, released on the loop
@@ -230,6 +231,7 @@ class Outbox:
                 db.execute("RELEASE w")
                 results.append((True, value))
             db.execute("COMMIT")
+            self.commits += 1
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 
@@ -125,6 +126,26 @@ async def test_dead_letter_listed_and_retried_with_fresh_age(outbox):
     again = await outbox.next_due(["a"], now=9000.0)
     assert again.queued_at == 9000.0 and again.attempts == 0 and again.parts_sent == 1
     assert await outbox.dead_letters() == []
+
+
+async def test_concurrent_writes_share_commits(outbox):
+    stored = await asyncio.gather(*(_enqueue(outbox, group=f"g{i}", now=1000.0 + i) for i in range(50)))
+    assert all(not s.duplicate for s in stored) and len({s.id for s in stored}) == 50
+    assert await outbox.counts() == {"pending": 50}
+    # They arrive before the first commit starts: a few transactions (here one) hold all 50.
+    assert 1 <= outbox.commits < 10
+
+
+async def test_a_failing_write_in_a_batch_fails_alone(outbox):
+    results = await asyncio.gather(
+        _enqueue(outbox, group="a", max_queue=1),
+        _enqueue(outbox, group="b", max_queue=1),  # over the cap once "a" is in: refused
+        _enqueue(outbox, group="c", channels=(), max_queue=1),  # no delivery: never over the cap
+        return_exceptions=True,
+    )
+    assert not isinstance(results[0], Exception) and isinstance(results[1], QueueFull)
+    assert not isinstance(results[2], Exception)
+    assert await outbox.counts() == {"pending": 1}
 
 
 async def test_committed_rows_survive_reopen(tmp_path):
