@@ -150,7 +150,7 @@ async def test_sidecar_answers_every_scrape_under_a_bad_upstream(tmp_path, figur
     assert max(durations) < SCRAPE_TIMEOUT
     assert peak_kib / 1024 < MEMORY_BOUND_MB
     figures.record(
-        "sidecar", "upstream behaviours, 2.5 s each", "normal, slow, flapping, garbage, 100 MB, reset, explosion"
+        "sidecar", f"upstream behaviours, {PHASE:g} s each", "normal, slow, flapping, garbage, 100 MB, reset, explosion"
     )
     figures.record("sidecar", "scrapes (all 200)", len(durations))
     figures.record("sidecar", "slowest scrape (announced timeout 1 s)", f"{max(durations) * 1000:.0f} ms")
