@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     finished_at REAL
 );
 CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (state, channel, group_key, id);
+-- A lane's next delivery in arrival order without sorting the whole backlog.
+CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries (state, channel, id);
 CREATE TABLE IF NOT EXISTS lanes (lane TEXT PRIMARY KEY, blocked_until REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
@@ -130,6 +132,7 @@ class Outbox:
         self._writes: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
         self.commits = 0  # transactions committed by the group commit (each holding one or more writes)
+        self._batch_pending: int | None = None  # pending deliveries, counted once per batch (outbox thread)
         # Deliveries a lane is working on: never handed out twice, never superseded under the sender's feet.
         self._claimed: set[int] = set()
         self._claims_lock = threading.Lock()  # claims are taken in the outbox thread, released on the loop
@@ -215,6 +218,7 @@ class Outbox:
             raise OutboxError("outbox is closed")
         db = self._db
         results: list[tuple[bool, Any]] = []
+        self._batch_pending = None
         db.execute("BEGIN IMMEDIATE")
         try:
             for fn in fns:
@@ -268,7 +272,10 @@ class Outbox:
             ).fetchone()
             if seen:
                 return StoredNotification(None, True, 0)
-            (pending,) = db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'").fetchone()
+            if self._batch_pending is None:  # once per batch: a count per request grows with the backlog
+                count = "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'"
+                (self._batch_pending,) = db.execute(count).fetchone()
+            pending = self._batch_pending
             if channels and pending + len(channels) > max_queue:
                 raise QueueFull(f"outbox holds {pending} pending deliveries (BRIDGE_MAX_QUEUE {max_queue})")
             cur = db.execute(
@@ -283,6 +290,7 @@ class Outbox:
                 " VALUES (?, ?, ?, ?, ?)",
                 [(nid, ch, group_key, now, now) for ch in channels],
             )
+            self._batch_pending = pending + len(channels) - len(superseded)
             return StoredNotification(nid, False, len(channels), superseded)
 
         return await self._write(tx)
