@@ -25,9 +25,13 @@ test: system-deps venv
 demo: system-deps venv
 	$(VENV)/bin/python -m stack demo
 
-# Exporter speed at 100k series (subprocesses on loopback, about 20 s); BENCH_ARGS=--no-fail to only report.
+# Exporter speed at 100k series, then the bridge's intake and latest-state-wins figures (subprocesses on loopback);
+# BENCH_ARGS=--no-fail to only report; BENCH_QUICK=1 for a short run of both. Both run even if the first misses.
 bench: venv
-	$(PY) -m benchmarks.exporter $(BENCH_ARGS)
+	status=0; \
+	$(PY) -m benchmarks.exporter $(BENCH_ARGS) $(if $(filter 1,$(BENCH_QUICK)),--series 20000 --reps 20 --polls 3,) || status=1; \
+	$(PY) -m benchmarks.bridge run $(BENCH_ARGS) $(if $(filter 1,$(BENCH_QUICK)),--quick,) || status=1; \
+	exit $$status
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -163,6 +163,8 @@ async def _receive(request: web.Request) -> web.Response:
         log.info("duplicate notification ignored", extra={"route": label, "group_key": notification.group_key})
         return web.json_response({"status": "duplicate"})
     metrics.received.labels(label, notification.status).inc()
+    for channel in stored.superseded:
+        metrics.superseded.labels(channel).inc()
     request.app[DISPATCHER].wake(channels)
     log.info(
         "notification accepted",
@@ -331,7 +333,8 @@ def create_app(
     app.router.add_get("/readyz", _readyz)
     runbooks.add_routes(app)
     app.router.add_get("/charts/{id}.png", _chart)
-    app.cleanup_ctx.extend([_session, _outbox, _insight, _dispatcher])
+    # The outbox first: a corrupt one stops the start before anything else is opened.
+    app.cleanup_ctx.extend([_outbox, _session, _insight, _dispatcher])
     if handle_sighup:
         app.cleanup_ctx.append(_sighup)
     return app

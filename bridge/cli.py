@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import copy
 import json
+import logging
 import sys
 import time
 from datetime import UTC, datetime
@@ -22,13 +23,16 @@ from bridge.channels import CHANNEL_TYPES, create_channel
 from bridge.config import BridgeConfig, ConfigError, load_config
 from bridge.dispatch import backoff_delay
 from bridge.model import Channel, Notification, Outcome
+from bridge.outbox import CorruptOutbox, OutboxError
 from bridge.payload import PayloadError, parse_notification
 from common import program_version
 from common.logs import setup_logging
 
 __all__ = ["main", "sample_payload"]
 
-EXIT_CONFIG = 2  # configuration or input unusable
+log = logging.getLogger("bridge.cli")
+
+EXIT_CONFIG = 2  # configuration or input unusable (a corrupt outbox included)
 EXIT_FAILED = 1  # ran, but something failed (a send, a size limit)
 
 
@@ -242,6 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"alert-bridge: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except CorruptOutbox as exc:
+        log.error("cannot start: outbox corrupt", extra={"path": str(exc.path), "moved_to": str(exc.moved_to)})
+        print(f"alert-bridge: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (OutboxError, OSError) as exc:
+        # The data directory (BRIDGE_DATA_DIR) cannot hold the outbox: missing rights, read-only, full.
+        print(f"alert-bridge: cannot open the outbox in BRIDGE_DATA_DIR ({config.data_dir}): {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     setup_logging(config.log_level, config.secrets())
     try:
         if args.command in (None, "serve"):
@@ -253,4 +265,12 @@ def main(argv: list[str] | None = None) -> int:
         return _render(config, args.channel, args.payload)
     except ConfigError as exc:
         print(f"alert-bridge: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except CorruptOutbox as exc:
+        log.error("cannot start: outbox corrupt", extra={"path": str(exc.path), "moved_to": str(exc.moved_to)})
+        print(f"alert-bridge: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (OutboxError, OSError) as exc:
+        # The data directory (BRIDGE_DATA_DIR) cannot hold the outbox: missing rights, read-only, full.
+        print(f"alert-bridge: cannot open the outbox in BRIDGE_DATA_DIR ({config.data_dir}): {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -179,6 +179,12 @@ class Dispatcher:
         while not self._stopping.is_set() and lane.channels:
             names = list(lane.channels)
             try:
+                # Wait for the pace (or a platform's block) before taking a delivery, not after: one taken is
+                # no longer superseded by a newer notification of its group, and should go out now.
+                wait = lane.ready_at() - time.time()
+                if wait > 0:
+                    await self._sleep(wait)
+                    continue
                 delivery = await self.outbox.next_due(names, time.time())
                 if delivery is None:
                     lane.wake.clear()
@@ -191,6 +197,9 @@ class Dispatcher:
                     await self._deliver(lane, delivery)
                 finally:
                     lane.busy = False
+                    self.outbox.release(delivery.id)
+                    # After a reload the channel may live in another lane now, which waited for this one.
+                    self.wake([delivery.channel])
             except OutboxError:
                 log.exception("outbox error in lane; retrying shortly", extra={"lane": lane.key})
                 await self._sleep(1.0)
@@ -209,7 +218,8 @@ class Dispatcher:
             await self._dead(d, "expired", d.attempts)
             return
         try:
-            notification = decode_notification(await self.outbox.body(d.notification_id))
+            body = d.body if d.body is not None else await self.outbox.body(d.notification_id)
+            notification = decode_notification(bytes(body))
         except PayloadError:
             await self._dead(d, "bad_stored_payload", d.attempts)
             return
@@ -240,16 +250,17 @@ class Dispatcher:
                 if result.ref and result.ref != message.ref:  # stored first: a retry then edits, never reposts
                     await self.outbox.save_message_ref(d.channel, d.group_key, index + 1, result.ref)
                     saved = True
-                await self.outbox.part_sent(d.id, index + 1, attempts)
                 if message.truncated:
                     self.metrics.truncations.labels(d.channel).inc()
+                if index + 1 < len(messages):  # the last part is recorded with the delivery, in one write
+                    await self.outbox.part_sent(d.id, index + 1, attempts)
                 continue
             if result.outcome is Outcome.PERMANENT:
                 await self._dead(d, result.reason or "permanent", attempts)
                 return
-            await self._retry(lane, d, result, attempts)
+            await self._retry(lane, channel, d, result, attempts)
             return
-        await self.outbox.delivered(d.id, attempts)
+        await self.outbox.delivered(d.id, attempts, parts_sent=len(messages))
         if notification.state == "resolved" and (refs or saved):  # the group's next incident is a new message
             await self.outbox.forget_message_refs(d.channel, d.group_key)
         self.metrics.deliveries.labels(d.channel, "delivered").inc()
@@ -273,7 +284,7 @@ class Dispatcher:
         except Exception as exc:  # channels should classify; a stray exception is treated as transient
             return Result(Outcome.RETRY, f"error_{type(exc).__name__}")
 
-    async def _retry(self, lane: _Lane, d: Delivery, result: Result, attempts: int) -> None:
+    async def _retry(self, lane: _Lane, channel: Channel, d: Delivery, result: Result, attempts: int) -> None:
         now = time.time()
         delay = backoff_delay(attempts, self.retry_initial, self.retry_max)
         if result.reason.startswith("http_429"):
@@ -297,7 +308,7 @@ class Dispatcher:
                 "reason": result.reason,
                 "attempts": attempts,
                 "retry_in": round(delay, 3),
-                "destination": lane.channels[d.channel].describe(),
+                "destination": channel.describe(),
             },
         )
 

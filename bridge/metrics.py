@@ -71,6 +71,12 @@ class BridgeMetrics:
             ["reason"],
             registry=r,
         )
+        self.superseded = Counter(
+            "alert_bridge_superseded",
+            "Queued deliveries replaced by a newer notification of the same group before being sent",
+            ["channel"],
+            registry=r,
+        )
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)
         for reason in CHART_FAILURE_REASONS:
@@ -93,6 +99,7 @@ class BridgeMetrics:
             self.latency.labels(name)
             self.rate_limited.labels(name)
             self.truncations.labels(name)
+            self.superseded.labels(name)
 
     def set_queue(self, stats: Mapping[str, tuple[int, float]], channels: Iterable[str]) -> None:
         """Queue depth and oldest age per channel from an outbox snapshot; configured channels absent are 0."""

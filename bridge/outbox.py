@@ -1,8 +1,12 @@
-"""The durable outbox: notifications and their deliveries in SQLite (WAL), one writer thread.
+"""The durable outbox: notifications and their deliveries in SQLite (WAL), one writer thread, group commit.
 
 A notification is committed here before intake answers 2xx. Each (notification, channel) pair is one delivery
 row that records attempts, when to try next and how many parts of a split message went out, so that after a
 crash (kill -9 included) delivery resumes at the next part. Given-up deliveries stay as dead letters.
+
+Writes are group-committed: every write that arrives while a commit is on its way to disk waits and goes into
+the next transaction together with the others, each in its own savepoint, so one fsync serves them all and
+each caller hears back only once the transaction holding its write is on disk (synchronous=FULL).
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +26,7 @@ from typing import Any, TypeVar
 
 from bridge.model import Notification
 
-__all__ = ["Delivery", "Outbox", "OutboxError", "QueueFull", "StoredNotification", "dedupe_key"]
+__all__ = ["CorruptOutbox", "Delivery", "Outbox", "OutboxError", "QueueFull", "StoredNotification", "dedupe_key"]
 
 T = TypeVar("T")
 
@@ -40,7 +46,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     notification_id INTEGER NOT NULL REFERENCES notifications (id),
     channel TEXT NOT NULL,
     group_key TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',  -- pending | delivered | dead
+    state TEXT NOT NULL DEFAULT 'pending',  -- pending | delivered | dead | superseded
     attempts INTEGER NOT NULL DEFAULT 0,
     parts_sent INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL,
@@ -49,6 +55,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     finished_at REAL
 );
 CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (state, channel, group_key, id);
+-- A lane's next delivery in arrival order without sorting the whole backlog.
+CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries (state, channel, id);
 CREATE TABLE IF NOT EXISTS lanes (lane TEXT PRIMARY KEY, blocked_until REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 -- The platform message of each part of an alert group's notification, per channel: later ones edit it.
@@ -81,11 +89,29 @@ class QueueFull(OutboxError):
     """More pending deliveries than BRIDGE_MAX_QUEUE: intake answers 503 so Alertmanager retries later."""
 
 
+class CorruptOutbox(OutboxError):
+    """`outbox.db` is not a sound SQLite database; it was moved aside (`moved_to`) and the start stops."""
+
+    def __init__(self, path: Path, moved_to: Path | None, problem: str) -> None:
+        where = f"moved aside to {moved_to}" if moved_to else "left in place (it could not be moved)"
+        super().__init__(
+            f"outbox {path} is corrupt ({problem}); {where}. The next start creates an empty outbox: see the "
+            "runbook 'Bridge outbox corrupt' for recovering the notifications it held"
+        )
+        self.path = path
+        self.moved_to = moved_to
+
+
+# SQLite's primary result codes for a damaged file or one that is not a database at all.
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+
 @dataclass(frozen=True)
 class StoredNotification:
     id: int | None  # None for a duplicate
     duplicate: bool
     deliveries: int
+    superseded: tuple[str, ...] = ()  # a channel per older queued delivery of the same group this one replaced
 
 
 @dataclass(frozen=True)
@@ -99,6 +125,7 @@ class Delivery:
     next_attempt_at: float
     queued_at: float
     received_at: float
+    body: bytes | None = None  # the notification's body, read with the claim (one trip to the outbox thread)
 
 
 _DELIVERY_COLUMNS = (
@@ -114,10 +141,17 @@ class Outbox:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._db: sqlite3.Connection | None = None
+        self._writes: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._committer: asyncio.Task[None] | None = None
+        self.commits = 0  # transactions committed by the group commit (each holding one or more writes)
+        self._batch_pending: int | None = None  # pending deliveries, counted once per batch (outbox thread)
+        # Deliveries a lane is working on: never handed out twice, never superseded under the sender's feet.
+        self._claimed: set[int] = set()
+        self._claims_lock = threading.Lock()  # claims are taken in the outbox thread, released on the loop
 
     @classmethod
     async def open(cls, data_dir: Path) -> Outbox:
-        """Open (creating if needed) `outbox.db` under `data_dir`."""
+        """Open (creating if needed) `outbox.db` under `data_dir`; CorruptOutbox if the file is damaged."""
         outbox = cls(Path(data_dir) / "outbox.db")
         await outbox._run(outbox._open)
         return outbox
@@ -125,11 +159,22 @@ class Outbox:
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before intake answers 2xx (NORMAL could lose the last ones on power loss).
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(_SCHEMA)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk before intake answers 2xx (NORMAL could lose the last ones on power loss).
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=5000")
+            (check,) = db.execute("PRAGMA quick_check(1)").fetchone()
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {check}")
+            db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            code = getattr(exc, "sqlite_errorcode", None)
+            damaged = code is None or code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+            if type(exc) is sqlite3.DatabaseError and damaged:  # not OperationalError: permissions, locks
+                raise CorruptOutbox(self.path, _move_aside(self.path), str(exc)) from None
+            raise
         self._db = db
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -140,6 +185,9 @@ class Outbox:
             raise OutboxError(f"outbox {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
+        if self._committer is not None:
+            await asyncio.gather(self._committer, return_exceptions=True)
+
         def _close() -> None:
             if self._db is not None:
                 self._db.close()
@@ -148,17 +196,63 @@ class Outbox:
         await asyncio.get_running_loop().run_in_executor(self._executor, _close)
         self._executor.shutdown(wait=True)
 
-    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        assert self._db is not None, "outbox is closed"
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` in the next group commit; returns once that transaction is on disk.
+
+        An exception from `fn` undoes only its own savepoint and is raised here; a failed commit fails every
+        write of its batch, so nobody hears "stored" for what is not.
+        """
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._writes.append((fn, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_batches(), name="outbox-group-commit")
+        return await future
+
+    async def _commit_batches(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._writes:
+            batch, self._writes = self._writes, []
+            try:
+                results = await loop.run_in_executor(self._executor, self._commit, [fn for fn, _ in batch])
+            except Exception as exc:
+                results = [(False, _as_outbox_error(exc))] * len(batch)
+            for (_, future), (ok, value) in zip(batch, results, strict=True):
+                if future.done():  # the caller went away; its write stands (or not) all the same
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _commit(self, fns: Sequence[Callable[[sqlite3.Connection], Any]]) -> list[tuple[bool, Any]]:
+        """One transaction for a batch of writes, each in a savepoint (runs in the outbox thread)."""
+        if self._db is None:
+            raise OutboxError("outbox is closed")
         db = self._db
+        results: list[tuple[bool, Any]] = []
+        self._batch_pending = None
         db.execute("BEGIN IMMEDIATE")
         try:
-            result = fn(db)
+            for fn in fns:
+                db.execute("SAVEPOINT w")
+                try:
+                    value = fn(db)
+                except (sqlite3.Error, OutboxError, ValueError) as exc:
+                    if not db.in_transaction:  # SQLite rolled the whole transaction back (disk full, I/O)
+                        raise
+                    db.execute("ROLLBACK TO w")
+                    db.execute("RELEASE w")
+                    results.append((False, _as_outbox_error(exc)))
+                    continue
+                db.execute("RELEASE w")
+                results.append((True, value))
+            db.execute("COMMIT")
+            self.commits += 1
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
-        return result
+        return results
 
     # ------------------------------------------------------------ intake
 
@@ -175,7 +269,12 @@ class Outbox:
         max_queue: int,
         now: float | None = None,
     ) -> StoredNotification:
-        """Store a notification and one delivery per channel in one commit; or recognise it as a repeat."""
+        """Store a notification and one delivery per channel; or recognise it as a repeat.
+
+        An older delivery of the same group still queued for one of these channels (not being sent, no part
+        out yet) is superseded: kept as `superseded`, never sent, since the new one carries the group's
+        latest state.
+        """
         now = time.time() if now is None else now
 
         def tx(db: sqlite3.Connection) -> StoredNotification:
@@ -185,7 +284,10 @@ class Outbox:
             ).fetchone()
             if seen:
                 return StoredNotification(None, True, 0)
-            (pending,) = db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'").fetchone()
+            if self._batch_pending is None:  # once per batch: a count per request grows with the backlog
+                count = "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'"
+                (self._batch_pending,) = db.execute(count).fetchone()
+            pending = self._batch_pending
             if channels and pending + len(channels) > max_queue:
                 raise QueueFull(f"outbox holds {pending} pending deliveries (BRIDGE_MAX_QUEUE {max_queue})")
             cur = db.execute(
@@ -194,14 +296,30 @@ class Outbox:
                 (route, status, group_key, dedupe_key, body, now),
             )
             nid = cur.lastrowid
+            superseded = self._supersede(db, group_key, channels, nid, now) if channels else ()
             db.executemany(
                 "INSERT INTO deliveries (notification_id, channel, group_key, next_attempt_at, queued_at)"
                 " VALUES (?, ?, ?, ?, ?)",
                 [(nid, ch, group_key, now, now) for ch in channels],
             )
-            return StoredNotification(nid, False, len(channels))
+            self._batch_pending = pending + len(channels) - len(superseded)
+            return StoredNotification(nid, False, len(channels), superseded)
 
-        return await self._run(self._tx, tx)
+        return await self._write(tx)
+
+    def _supersede(
+        self, db: sqlite3.Connection, group_key: str, channels: Sequence[str], by: int, now: float
+    ) -> tuple[str, ...]:
+        with self._claims_lock:
+            claimed = tuple(self._claimed)
+        rows = db.execute(
+            f"UPDATE deliveries SET state = 'superseded', finished_at = ?, last_reason = ?"
+            f" WHERE state = 'pending' AND group_key = ? AND parts_sent = 0"
+            f" AND channel IN ({','.join('?' * len(channels))}) AND id NOT IN ({','.join('?' * len(claimed))})"
+            " RETURNING channel",
+            (now, f"superseded by notification {by}", group_key, *channels, *claimed),
+        ).fetchall()
+        return tuple(sorted(r[0] for r in rows))
 
     async def writable(self) -> bool:
         """True if a write commits now (readiness)."""
@@ -210,27 +328,47 @@ class Outbox:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('ready_check', ?)", (str(time.time()),))
 
         try:
-            await self._run(self._tx, tx)
-        except (OutboxError, AssertionError):
+            await self._write(tx)
+        except OutboxError:
             return False
         return True
 
     # ------------------------------------------------------------ dispatch
 
     async def next_due(self, channels: Sequence[str], now: float) -> Delivery | None:
-        """The first delivery due on these channels that is the head of its alert group."""
+        """Claim the first delivery due on these channels that is the head of its alert group.
+
+        A claimed delivery is handed out to no one else until `release`: after a reload that moved a channel
+        to a new lane, the new lane waits for the old one to finish what it holds instead of sending it too.
+        """
         if not channels:
             return None
         names = ",".join("?" * len(channels))
         heads = _HEADS.format(names=names)
-        sql = f"SELECT {_DELIVERY_COLUMNS} {heads} AND d.next_attempt_at <= ? ORDER BY d.id LIMIT 1"
 
         def q() -> Delivery | None:
             assert self._db is not None
-            row = self._db.execute(sql, (*channels, now)).fetchone()
-            return Delivery(*row) if row else None
+            with self._claims_lock:
+                claimed = tuple(self._claimed)
+            sql = (
+                f"SELECT {_DELIVERY_COLUMNS}, (SELECT body FROM notifications n WHERE n.id = d.notification_id)"
+                f" {heads} AND d.next_attempt_at <= ?"
+                f" AND d.id NOT IN ({','.join('?' * len(claimed))}) ORDER BY d.id LIMIT 1"
+            )
+            row = self._db.execute(sql, (*channels, now, *claimed)).fetchone()
+            if row is None:
+                return None
+            delivery = Delivery(*row)
+            with self._claims_lock:
+                self._claimed.add(delivery.id)
+            return delivery
 
         return await self._run(q)
+
+    def release(self, delivery_id: int) -> None:
+        """The lane is done with this delivery (sent, rescheduled, dead-lettered or left for later)."""
+        with self._claims_lock:
+            self._claimed.discard(delivery_id)
 
     async def next_wake(self, channels: Sequence[str]) -> float | None:
         """When the earliest group head on these channels becomes due; None when nothing is pending."""
@@ -259,7 +397,7 @@ class Outbox:
         def tx(db: sqlite3.Connection) -> int:
             return db.execute(sql, args).rowcount
 
-        return await self._run(self._tx, tx)
+        return await self._write(tx)
 
     async def part_sent(self, delivery_id: int, parts_sent: int, attempts: int) -> None:
         await self._update(
@@ -275,11 +413,16 @@ class Outbox:
             delivery_id,
         )
 
-    async def delivered(self, delivery_id: int, attempts: int, now: float | None = None) -> None:
+    async def delivered(
+        self, delivery_id: int, attempts: int, now: float | None = None, parts_sent: int | None = None
+    ) -> None:
+        """Mark delivered (with `parts_sent`, the count of the last part too, in the same write)."""
         await self._update(
-            "UPDATE deliveries SET state = 'delivered', attempts = ?, finished_at = ? WHERE id = ?",
+            "UPDATE deliveries SET state = 'delivered', attempts = ?, finished_at = ?,"
+            " parts_sent = COALESCE(?, parts_sent) WHERE id = ?",
             attempts,
             time.time() if now is None else now,
+            parts_sent,
             delivery_id,
         )
 
@@ -306,7 +449,7 @@ class Outbox:
             )
             return [(r[0], r[1]) for r in rows]
 
-        return await self._run(self._tx, tx)
+        return await self._write(tx)
 
     async def lane_blocks(self) -> dict[str, float]:
         def q() -> dict[str, float]:
@@ -396,7 +539,7 @@ class Outbox:
             )
             return row[0]
 
-        return await self._run(self._tx, tx)
+        return await self._write(tx)
 
     async def pending_stats(self, now: float | None = None) -> dict[str, tuple[int, float]]:
         """Per channel: (pending deliveries, age in seconds of the oldest one since receipt)."""
@@ -422,11 +565,14 @@ class Outbox:
         return await self._run(q)
 
     async def prune(self, keep_seconds: float, now: float | None = None) -> int:
-        """Forget finished deliveries and notifications older than `keep_seconds`; dead letters stay."""
+        """Forget delivered and superseded deliveries and notifications older than `keep_seconds`; dead letters
+        stay."""
         cutoff = (time.time() if now is None else now) - keep_seconds
 
         def tx(db: sqlite3.Connection) -> int:
-            n = db.execute("DELETE FROM deliveries WHERE state = 'delivered' AND finished_at < ?", (cutoff,)).rowcount
+            n = db.execute(
+                "DELETE FROM deliveries WHERE state IN ('delivered', 'superseded') AND finished_at < ?", (cutoff,)
+            ).rowcount
             # A group silent this long (a lost resolve) starts a new message when it comes back.
             db.execute("DELETE FROM message_refs WHERE updated_at < ?", (cutoff - _REF_KEEP,))
             db.execute(
@@ -436,7 +582,7 @@ class Outbox:
             )
             return n
 
-        return await self._run(self._tx, tx)
+        return await self._write(tx)
 
 
 def dedupe_key(route: str, notification: Notification) -> str:
@@ -451,3 +597,29 @@ def dedupe_key(route: str, notification: Notification) -> str:
         alerts.append((ident, alert.status, raw.get("startsAt", ""), raw.get("endsAt", "")))
     material = json.dumps([route, notification.group_key, notification.status, sorted(alerts)])
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _as_outbox_error(exc: Exception) -> OutboxError:
+    return exc if isinstance(exc, OutboxError) else OutboxError(f"outbox {type(exc).__name__}: {exc}")
+
+
+def _move_aside(path: Path) -> Path | None:
+    """Rename a damaged database (and its -wal/-shm) to a new name beside it, never over an existing file."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for n in range(1000):
+        target = path.with_name(f"{path.name}.corrupt-{stamp}" + (f"-{n}" if n else ""))
+        if any(Path(f"{target}{s}").exists() for s in ("", "-wal", "-shm")):
+            continue
+        try:
+            os.link(path, target)  # fails if the name was taken meanwhile: never overwrites
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+        os.unlink(path)
+        for suffix in ("-wal", "-shm"):
+            side = Path(f"{path}{suffix}")
+            if side.exists():
+                os.rename(side, f"{target}{suffix}")
+        return target
+    return None

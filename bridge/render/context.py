@@ -22,6 +22,8 @@ __all__ = [
     "matcher_filter",
 ]
 
+_MAX_GROUP_URL = 2000  # characters; Discord refuses longer URLs, Teams cards have 20,000 bytes in all
+
 # Labels worth a line in a message; the rest (every label) would drown the summary.
 SHOWN_LABELS = ("model", "job", "instance")
 
@@ -237,6 +239,8 @@ def build_view(notification: Notification, ctx: ChannelContext) -> GroupView:
     group_url = None
     if am_url:
         group_url = safe_url(f"{am_url.rstrip('/')}/#/alerts?filter={matcher_filter(group)}")
+        if group_url is not None and len(group_url) > _MAX_GROUP_URL:
+            group_url = None  # huge group labels: a link no platform keeps (and that would burst a Teams card)
     return GroupView(
         status=status,
         STATUS=status.upper(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 
@@ -51,8 +52,11 @@ async def test_enqueue_creates_one_delivery_per_channel(outbox):
 async def test_same_key_within_window_is_a_duplicate_and_after_it_is_not(outbox):
     assert not (await _enqueue(outbox, key="k", now=1000.0)).duplicate
     assert (await _enqueue(outbox, key="k", now=1100.0)).duplicate
-    assert not (await _enqueue(outbox, key="k", now=1000.0 + 121)).duplicate
-    assert await outbox.counts() == {"pending": 2}
+    later = await _enqueue(outbox, key="k", now=1000.0 + 121)
+    assert not later.duplicate
+    # Stored again, and it replaces the first, still queued, delivery of its group.
+    assert later.superseded == ("a",)
+    assert await outbox.counts() == {"pending": 1, "superseded": 1}
 
 
 async def test_queue_cap_refuses_and_stores_nothing(outbox):
@@ -64,19 +68,49 @@ async def test_queue_cap_refuses_and_stores_nothing(outbox):
 
 async def test_next_due_keeps_each_group_in_order(outbox):
     await _enqueue(outbox, group="g1", now=1000.0)
-    await _enqueue(outbox, group="g1", now=1001.0)
-    await _enqueue(outbox, group="g2", now=1002.0)
     first = await outbox.next_due(["a"], now=2000.0)
     assert first is not None and first.group_key == "g1"
-    # The g1 head backs off: the second g1 notification must wait behind it; g2 may go.
+    # A part of the g1 head is out when the next g1 notification arrives: that one must wait behind it.
+    await outbox.part_sent(first.id, 1, 1)
+    outbox.release(first.id)
+    assert (await _enqueue(outbox, group="g1", now=1001.0)).superseded == ()
+    await _enqueue(outbox, group="g2", now=1002.0)
+    # The g1 head backs off; g2 may go.
     await outbox.retry_at(first.id, 5000.0, 1, "http_500")
     nxt = await outbox.next_due(["a"], now=2000.0)
     assert nxt is not None and nxt.group_key == "g2"
     await outbox.delivered(nxt.id, 1)
+    outbox.release(nxt.id)
     assert await outbox.next_due(["a"], now=2000.0) is None
     assert await outbox.next_wake(["a"]) == 5000.0
     again = await outbox.next_due(["a"], now=5000.0)
     assert again is not None and again.id == first.id and again.attempts == 1
+
+
+async def test_a_claimed_delivery_is_handed_out_once_and_never_superseded(outbox):
+    await _enqueue(outbox, group="g1", now=1000.0)
+    held = await outbox.next_due(["a"], now=2000.0)
+    assert held is not None
+    # Another lane asking (after a reload moved the channel) gets nothing while the first holds it.
+    assert await outbox.next_due(["a"], now=2000.0) is None
+    assert (await _enqueue(outbox, group="g1", now=1001.0)).superseded == ()
+    outbox.release(held.id)
+    await outbox.delivered(held.id, 1)
+    nxt = await outbox.next_due(["a"], now=2000.0)
+    assert nxt is not None and nxt.id != held.id
+
+
+async def test_a_newer_notification_supersedes_queued_ones_of_its_group_per_channel(outbox):
+    await _enqueue(outbox, group="g1", channels=("a", "b"), now=1000.0)
+    await _enqueue(outbox, group="g2", channels=("a",), now=1000.5)
+    backing_off = await outbox.next_due(["b"], now=1000.0)
+    await outbox.retry_at(backing_off.id, 3000.0, 1, "http_503")
+    outbox.release(backing_off.id)
+    # Only on channel a and b for g1; g2 is another group and stays.
+    newer = await _enqueue(outbox, group="g1", channels=("a", "b"), now=1001.0)
+    assert newer.superseded == ("a", "b")
+    assert await outbox.counts() == {"pending": 3, "superseded": 2}
+    assert (await outbox.pending_stats(now=1001.0))["a"][0] == 2
 
 
 async def test_dead_letter_listed_and_retried_with_fresh_age(outbox):
@@ -84,6 +118,7 @@ async def test_dead_letter_listed_and_retried_with_fresh_age(outbox):
     d = await outbox.next_due(["a"], now=1000.0)
     await outbox.part_sent(d.id, 1, 1)
     await outbox.dead_letter(d.id, "http_400", 2)
+    outbox.release(d.id)
     [row] = await outbox.dead_letters()
     assert row["id"] == d.id and row["reason"] == "http_400" and row["channel"] == "a" and row["parts_sent"] == 1
     assert await outbox.retry_dead(999) is None
@@ -91,6 +126,26 @@ async def test_dead_letter_listed_and_retried_with_fresh_age(outbox):
     again = await outbox.next_due(["a"], now=9000.0)
     assert again.queued_at == 9000.0 and again.attempts == 0 and again.parts_sent == 1
     assert await outbox.dead_letters() == []
+
+
+async def test_concurrent_writes_share_commits(outbox):
+    stored = await asyncio.gather(*(_enqueue(outbox, group=f"g{i}", now=1000.0 + i) for i in range(50)))
+    assert all(not s.duplicate for s in stored) and len({s.id for s in stored}) == 50
+    assert await outbox.counts() == {"pending": 50}
+    # They arrive before the first commit starts: a few transactions (here one) hold all 50.
+    assert 1 <= outbox.commits < 10
+
+
+async def test_a_failing_write_in_a_batch_fails_alone(outbox):
+    results = await asyncio.gather(
+        _enqueue(outbox, group="a", max_queue=1),
+        _enqueue(outbox, group="b", max_queue=1),  # over the cap once "a" is in: refused
+        _enqueue(outbox, group="c", channels=(), max_queue=1),  # no delivery: never over the cap
+        return_exceptions=True,
+    )
+    assert not isinstance(results[0], Exception) and isinstance(results[1], QueueFull)
+    assert not isinstance(results[2], Exception)
+    assert await outbox.counts() == {"pending": 1}
 
 
 async def test_committed_rows_survive_reopen(tmp_path):
@@ -133,6 +188,7 @@ async def test_prune_forgets_finished_work_but_keeps_dead_letters(outbox):
     await _enqueue(outbox, group="g2", now=1000.0)
     d1 = await outbox.next_due(["a"], now=1000.0)
     await outbox.delivered(d1.id, 1, now=1000.0)
+    outbox.release(d1.id)
     d2 = await outbox.next_due(["a"], now=1000.0)
     await outbox.dead_letter(d2.id, "http_400", 1, now=1000.0)
     assert await outbox.prune(60, now=5000.0) == 1
