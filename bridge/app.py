@@ -32,12 +32,21 @@ from bridge.routing import route_label, select_channels
 from common.auth import check_authorization
 from common.logs import add_secrets
 
-__all__ = ["build_channels", "channel_context", "create_app", "reload"]
+__all__ = ["OPEN_PATHS", "build_channels", "channel_context", "create_app", "is_open", "reload"]
 
 log = logging.getLogger("bridge.app")
 
 # The runbooks hold no secret: chat links to them must open without the token.
 OPEN_PATHS = frozenset({"/metrics", "/healthz", "/readyz", runbooks.PATH, f"{runbooks.PATH}/"})
+# Charts are fetched by Slack and Teams, which send no token: their unguessable id guards them.
+OPEN_PREFIXES = ("/charts/",)
+
+
+def is_open(path: str) -> bool:
+    """Whether `path` answers without the token."""
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+
+
 _BIG_BODY = 256 * 1024  # decode larger bodies in a thread so the loop keeps serving
 
 
@@ -98,8 +107,7 @@ def _error(status: int, message: str, **headers: str) -> web.Response:
 async def _auth(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
     state = request.app[STATE]
     token = state.config.token
-    # Charts are fetched by Slack and Teams, which send no token: their unguessable id guards them.
-    if token is None or request.path in OPEN_PATHS or request.path.startswith("/charts/"):
+    if token is None or is_open(request.path):
         return await handler(request)
     if not check_authorization(request.headers.get("Authorization"), token):
         state.metrics.rejected.labels("unauthorized").inc()

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from bridge.app import OPEN_PATHS, create_app
+from bridge.app import OPEN_PATHS, create_app, is_open
 from common import auth
 from tests.bridge.test_dispatch import payload, test_config
 
@@ -47,7 +47,7 @@ async def test_wrong_credentials_are_401_on_every_protected_route(client, figure
     routes = sorted(
         {(r.method, r.resource.canonical) for r in client.app.router.routes() if r.method in ("GET", "POST")}
     )
-    protected = [(m, p) for m, p in routes if p not in OPEN_PATHS]
+    protected = [(m, p) for m, p in routes if not is_open(p)]
     assert ("POST", "/alerts") in protected and ("GET", "/dead-letters") in protected
     body = json.dumps(payload()).encode()
     for method, path in protected:
@@ -66,7 +66,7 @@ async def test_wrong_credentials_are_401_on_every_protected_route(client, figure
         assert r.status == 200
     figures.record("auth", "protected routes checked", ", ".join(f"{m} {p}" for m, p in protected))
     figures.record("auth", "credentials tried on each (all 401)", "; ".join(CREDENTIALS))
-    figures.record("auth", "open without the token", ", ".join(sorted(OPEN_PATHS)))
+    figures.record("auth", "open without the token", ", ".join([*sorted(OPEN_PATHS), "/charts/{id}.png"]))
 
 
 async def test_oversized_headers_are_refused_before_the_check(client, figures):

@@ -48,7 +48,8 @@ def _env(data: Path) -> dict[str, str]:
 def _fill(directory: Path) -> Path:
     """Write until the filesystem is full; the filler is returned so it can be removed."""
     filler = directory / "filler"
-    with filler.open("wb") as out, contextlib.suppress(OSError):
+    # Creating the file may already fail: the filesystem is then as full as it gets.
+    with contextlib.suppress(OSError), filler.open("wb") as out:
         while True:
             out.write(b"\0" * 65536)
             out.flush()
@@ -67,7 +68,7 @@ async def test_full_data_directory_answers_503_and_recovers(tmp_path, figures):
                 bodies = [(await post(s, bridge.url, unique_payload(2 + i)))[1] for i in range(3)]
                 async with s.get(f"{bridge.url}/readyz") as r:
                     ready_when_full = r.status
-                filler.unlink()
+                filler.unlink(missing_ok=True)
                 status_after, _ = await post(s, bridge.url, unique_payload(9))
                 async with s.get(f"{bridge.url}/readyz") as r:
                     ready_after = r.status
