@@ -6,15 +6,29 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from bridge.model import Outcome, Result
 
-__all__ = ["SessionSource", "classify", "http_url", "lane_key", "parse_retry_after", "redact_url"]
+__all__ = [
+    "TIMEOUT",
+    "Answer",
+    "SessionSource",
+    "classify",
+    "exchange",
+    "http_url",
+    "lane_key",
+    "parse_retry_after",
+    "redact_url",
+]
+
+TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
 
 _CODE = re.compile(r"^[a-z0-9_]{1,40}$")
 
@@ -107,3 +121,30 @@ def http_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError("must be an http:// or https:// URL")
     return value
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a platform answered: status, headers and body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+async def exchange(
+    session: aiohttp.ClientSession, method: str, url: Any, *, data: Any, headers: Mapping[str, str]
+) -> Answer | Result:
+    """One request, never following redirects; a timeout or a connection failure is a Result to retry.
+
+    The exception text of a failure names the URL, a secret: only the class of failure is kept.
+    """
+    try:
+        async with session.request(
+            method, url, data=data, headers=headers, timeout=TIMEOUT, allow_redirects=False
+        ) as resp:
+            return Answer(resp.status, resp.headers, await resp.read())
+    except TimeoutError:
+        return Result(Outcome.RETRY, "timeout")
+    except aiohttp.ClientError:
+        return Result(Outcome.RETRY, "connection_error")

@@ -13,8 +13,8 @@ from aiohttp import web
 
 from bridge.app import create_app
 from bridge.channels import CHANNEL_TYPES, create_channel
+from bridge.channels import http as channel_http
 from bridge.channels.teams import TeamsSettings
-from bridge.channels.teams import channel as teams_channel
 from bridge.channels.teams.escape import escape
 from bridge.channels.teams.limits import TEAMS_MAX_BODY_BYTES, violations
 from bridge.config import ConfigError, load_config
@@ -356,7 +356,7 @@ async def test_timeout_and_connection_errors_retry(session, aiohttp_server, monk
     app = web.Application()
     app.router.add_post("/{tail:.*}", slow)
     server = await aiohttp_server(app)
-    monkeypatch.setattr(teams_channel, "TIMEOUT", aiohttp.ClientTimeout(total=0.3))
+    monkeypatch.setattr(channel_http, "TIMEOUT", aiohttp.ClientTimeout(total=0.3))
     channel = _channel(str(server.make_url("")).rstrip("/"), session)
     message = channel.render(parse_notification(group([alert()])))[0]
     assert (await channel.send(message)).reason == "timeout"

@@ -13,7 +13,7 @@ from yarl import URL
 from bridge.channels.discord import limits
 from bridge.channels.discord.render import Embeds, markdown_templates, text_templates
 from bridge.channels.discord.settings import DiscordSettings
-from bridge.channels.http import SessionSource, classify, lane_key, redact_url
+from bridge.channels.http import SessionSource, classify, exchange, lane_key, redact_url
 from bridge.model import ChannelContext, Message, Notification, Outcome, Pace, Result
 from bridge.render.context import GroupView, build_view
 from bridge.render.fit import fit, truncate
@@ -22,7 +22,6 @@ __all__ = ["DISCORD_PACE", "DiscordChannel"]
 
 # Discord API docs, rate limits: about 5 requests per 2 s per webhook (the headers, when given, take over).
 DISCORD_PACE = Pace(messages=5, per_seconds=2.0)
-TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
 CHART_FILE = "chart.png"
 
 
@@ -101,32 +100,26 @@ class DiscordChannel:
             for i, (name, content) in enumerate(files.items()):
                 form.add_field(f"files[{i}]", content, filename=name, content_type="image/png")
             data, headers = form, {}
-        try:
-            async with self._http.get().request(
-                method, url, data=data, headers=headers, timeout=TIMEOUT, allow_redirects=False
-            ) as resp:
-                raw = await resp.read()
-                answer: Any = None
-                if raw:
-                    try:
-                        answer = json.loads(raw)
-                    except ValueError:
-                        answer = None
-                retry_after, code = None, ""
-                if resp.status >= 400 and isinstance(answer, dict):
-                    if isinstance(answer.get("retry_after"), int | float):
-                        retry_after = float(answer["retry_after"])
-                    if isinstance(answer.get("code"), int):
-                        code = str(answer["code"])
-                result = classify(resp.status, resp.headers, code=code, retry_after=retry_after)
-                ref = answer.get("id") if isinstance(answer, dict) else None
-                if result.outcome is Outcome.DELIVERED and self._settings.update_in_place and _snowflake(ref):
-                    result = dataclasses.replace(result, ref=ref)
-                return result
-        except TimeoutError:
-            return Result(Outcome.RETRY, "timeout")
-        except aiohttp.ClientError:
-            return Result(Outcome.RETRY, "connection_error")
+        answer = await exchange(self._http.get(), method, url, data=data, headers=headers)
+        if isinstance(answer, Result):
+            return answer
+        decoded: Any = None
+        if answer.body:
+            try:
+                decoded = json.loads(answer.body)
+            except ValueError:
+                decoded = None
+        retry_after, code = None, ""
+        if answer.status >= 400 and isinstance(decoded, dict):
+            if isinstance(decoded.get("retry_after"), int | float):
+                retry_after = float(decoded["retry_after"])
+            if isinstance(decoded.get("code"), int):
+                code = str(decoded["code"])
+        result = classify(answer.status, answer.headers, code=code, retry_after=retry_after)
+        ref = decoded.get("id") if isinstance(decoded, dict) else None
+        if result.outcome is Outcome.DELIVERED and self._settings.update_in_place and _snowflake(ref):
+            result = dataclasses.replace(result, ref=ref)
+        return result
 
     async def close(self) -> None:
         await self._http.close()

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 
-import aiohttp
 from yarl import URL
 
-from bridge.channels.http import SessionSource, classify, lane_key, redact_url
+from bridge.channels.http import SessionSource, classify, exchange, lane_key, redact_url
 from bridge.channels.teams import limits
 from bridge.channels.teams.render import Cards, templates
 from bridge.channels.teams.settings import TeamsSettings
-from bridge.model import ChannelContext, Message, Notification, Outcome, Pace, Result
+from bridge.model import ChannelContext, Message, Notification, Pace, Result
 from bridge.render.context import build_view
 from bridge.render.fit import fit
 
@@ -21,7 +20,6 @@ __all__ = ["TEAMS_PACE", "TeamsChannel"]
 # answered 429. Bursts of 4, one burst per 2.1 s: never more than 4 in a second, nor 15 × 4 = 60 in 30 s.
 TEAMS_PACE = Pace(messages=4, per_seconds=2.1)
 _RATE = TEAMS_PACE.messages / TEAMS_PACE.per_seconds
-TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
 
 
 def _error_code(raw: bytes) -> str:
@@ -72,17 +70,13 @@ class TeamsChannel:
 
     async def send(self, message: Message) -> Result:
         headers = {"Content-Type": "application/json; charset=utf-8"}
-        try:
-            async with self._http.get().post(
-                self._url, data=limits.serialise(message.body), headers=headers, timeout=TIMEOUT, allow_redirects=False
-            ) as resp:
-                raw = await resp.read()
-                code = _error_code(raw) if resp.status >= 400 else ""
-                return classify(resp.status, resp.headers, code=code)
-        except TimeoutError:
-            return Result(Outcome.RETRY, "timeout")
-        except aiohttp.ClientError:
-            return Result(Outcome.RETRY, "connection_error")
+        answer = await exchange(
+            self._http.get(), "POST", self._url, data=limits.serialise(message.body), headers=headers
+        )
+        if isinstance(answer, Result):
+            return answer
+        code = _error_code(answer.body) if answer.status >= 400 else ""
+        return classify(answer.status, answer.headers, code=code)
 
     async def close(self) -> None:
         await self._http.close()

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 
-import aiohttp
-
-from bridge.channels.http import SessionSource, classify, lane_key, redact_url
+from bridge.channels.http import SessionSource, classify, exchange, lane_key, redact_url
 from bridge.channels.webhook.settings import WebhookSettings
-from bridge.model import ChannelContext, Message, Notification, Outcome, Pace, Result
+from bridge.model import ChannelContext, Message, Notification, Pace, Result
 from bridge.render.context import build_view
 from bridge.render.engine import Templates
 
 __all__ = ["WebhookChannel"]
 
-TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -56,17 +53,8 @@ class WebhookChannel:
     async def send(self, message: Message) -> Result:
         body = message.body if isinstance(message.body, bytes) else json.dumps(message.body).encode()
         headers = {**message.headers, **self._headers}
-        try:
-            async with self._http.get().post(
-                self._url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
-            ) as resp:
-                await resp.read()
-                return classify(resp.status, resp.headers)
-        except TimeoutError:
-            return Result(Outcome.RETRY, "timeout")
-        except aiohttp.ClientError:
-            # The exception text names the URL, a secret: keep only the class of failure.
-            return Result(Outcome.RETRY, "connection_error")
+        answer = await exchange(self._http.get(), "POST", self._url, data=body, headers=headers)
+        return answer if isinstance(answer, Result) else classify(answer.status, answer.headers)
 
     async def close(self) -> None:
         await self._http.close()
