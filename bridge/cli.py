@@ -246,14 +246,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"alert-bridge: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except CorruptOutbox as exc:
-        log.error("cannot start: outbox corrupt", extra={"path": str(exc.path), "moved_to": str(exc.moved_to)})
-        print(f"alert-bridge: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except (OutboxError, OSError) as exc:
-        # The data directory (BRIDGE_DATA_DIR) cannot hold the outbox: missing rights, read-only, full.
-        print(f"alert-bridge: cannot open the outbox in BRIDGE_DATA_DIR ({config.data_dir}): {exc}", file=sys.stderr)
-        return EXIT_CONFIG
     setup_logging(config.log_level, config.secrets())
     try:
         if args.command in (None, "serve"):

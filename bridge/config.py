@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import ValidationError
 
 from bridge.model import ChannelSettings, ChannelType
@@ -24,6 +23,7 @@ from common.durations import parse_duration
 from common.errors import ConfigError
 from common.secrets import env_value, read_secret
 from common.sizes import parse_size
+from common.yamlfile import read_yaml
 
 __all__ = ["BridgeConfig", "ConfigError", "load_config"]
 
@@ -210,13 +210,9 @@ def _route(raw: Any, where: str, channels: Mapping[str, Any]) -> Route:
 def _yaml(path: Path, env: Mapping[str, str], types: Mapping[str, ChannelType]):
     where = f"BRIDGE_CONFIG {path}"
     try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{where}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+        doc = read_yaml(path)
+    except ConfigError as exc:
+        raise ConfigError(f"BRIDGE_CONFIG: {exc}") from None
     doc = doc or {}
     if not isinstance(doc, dict):
         raise ConfigError(f"{where}: must be a mapping with channels, routes, default_channels")

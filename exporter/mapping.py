@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from common.errors import ConfigError
+from common.yamlfile import read_yaml
 
 __all__ = [
     "CANONICAL",
@@ -183,15 +185,9 @@ def parse_mapping(doc: object, source: str) -> SourceMapping:
 def load_mapping(path: Path) -> SourceMapping:
     """Read and validate a mapping file."""
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise MappingError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise MappingError(f"{path}: invalid YAML{where}") from None
+        doc = read_yaml(path)
+    except ConfigError as exc:
+        raise MappingError(str(exc)) from None
     return parse_mapping(doc, str(path))
 
 

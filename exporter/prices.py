@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-import yaml
+from common.errors import ConfigError
+from common.yamlfile import read_yaml
 
 __all__ = ["Price", "Prices", "PricesError", "load_prices", "parse_prices"]
 
@@ -81,13 +82,7 @@ def parse_prices(doc: object, source: str = "prices") -> Prices:
 def load_prices(path: Path) -> Prices:
     """Read and validate a price file."""
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise PricesError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise PricesError(f"{path}: invalid YAML{where}") from None
+        doc = read_yaml(path)
+    except ConfigError as exc:
+        raise PricesError(str(exc)) from None
     return parse_prices(doc, str(path))
