@@ -106,6 +106,14 @@ class Report:
     missing: tuple[str, ...] = ()  # canonical families the mapping has no source for
 
 
+def _families(name: str, documentation: str, families: tuple[str, ...]) -> GaugeMetricFamily:
+    """A gauge of 1 per named family."""
+    gauge = GaugeMetricFamily(name, documentation, labels=["family"])
+    for family in families:
+        gauge.add_metric([family], 1.0)
+    return gauge
+
+
 class OwnCollector:
     """A prometheus_client collector: fresh families from the latest Report on every collect()."""
 
@@ -172,23 +180,17 @@ class OwnCollector:
         info.add_metric([report.version], 1.0)
         yield info
         if report.relay_dropped:
-            dropped = GaugeMetricFamily(
+            yield _families(
                 "llm_exporter_relay_families_dropped",
                 "Upstream families left out of the relay: their names are the sidecar's own",
-                labels=["family"],
+                report.relay_dropped,
             )
-            for family in report.relay_dropped:
-                dropped.add_metric([family], 1.0)
-            yield dropped
         if report.missing:
-            missing = GaugeMetricFamily(
+            yield _families(
                 "llm_exporter_mapping_missing",
                 "1: EXPORTER_MAPPING has no source for this canonical family (alerts on it cannot fire)",
-                labels=["family"],
+                report.missing,
             )
-            for family in report.missing:
-                missing.add_metric([family], 1.0)
-            yield missing
         if derived is not None and derived.threshold_not_boundary:
             yield GaugeMetricFamily(
                 "llm_exporter_threshold_not_bucket_boundary",
