@@ -255,7 +255,7 @@ class Dispatcher:
             await self._dead(d, "render_error", d.attempts)
             return
         attempts = d.attempts
-        refs = await self.outbox.message_refs(d.channel, d.group_key)
+        refs = d.refs if d.refs is not None else await self.outbox.message_refs(d.channel, d.group_key)
         saved = False
         for index in range(min(d.parts_sent, len(messages)), len(messages)):
             message = messages[index]
