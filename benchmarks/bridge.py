@@ -290,6 +290,23 @@ class _Bench:
         return self.helper(*argv)
 
 
+def _drain(port: int, timeout: float = 120.0) -> None:
+    """Wait until the bridge has no pending delivery, so that one run's backlog does not load the next run."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        depth = sum(
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("alert_bridge_queue_depth{")
+        )
+        if depth == 0:
+            return
+        time.sleep(0.25)
+    raise RuntimeError(f"the bridge's backlog did not drain within {timeout:g} s")
+
+
 def _intake(bench: _Bench) -> list[Row]:
     sink = bench.bare("sink")
     bare = bench.bare("bare")
@@ -306,6 +323,7 @@ def _intake(bench: _Bench) -> list[Row]:
                 order = [("bare", bare), ("bridge", bridge)]
                 results = {}
                 for who, port in order if rep % 2 == 0 else reversed(order):
+                    _drain(bridge)
                     results[who] = bench.load(
                         f"http://127.0.0.1:{port}/alerts", alerts=alerts, unique=unique, requests=requests
                     )
@@ -346,6 +364,7 @@ def _intake(bench: _Bench) -> list[Row]:
     )
     seconds = 4 if bench.quick else 10
     for alerts in (1, 20):
+        _drain(bridge)
         result = bench.load(
             f"http://127.0.0.1:{bridge}/alerts", alerts=alerts, unique=True, requests=OFFERED_RATE * seconds,
             rate=OFFERED_RATE,
