@@ -25,7 +25,7 @@ test: system-deps venv
 demo: system-deps venv
 	$(VENV)/bin/python -m stack demo
 
-# Exporter speed at 100k series, then the bridge's intake and latest-state-wins figures (subprocesses on loopback);
+# Exporter speed at 100k series, then the bridge's intake, delivery and latest-state-wins figures (subprocesses on loopback);
 # BENCH_ARGS=--no-fail to only report; BENCH_QUICK=1 for a short run of both. Both run even if the first misses.
 bench: venv
 	status=0; \

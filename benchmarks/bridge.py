@@ -32,6 +32,11 @@ INTAKE_RATIO_TARGET = 0.5
 P99_TARGET_MS = 25.0
 OFFERED_RATE = 500
 LATEST_SLACK = 1.10  # resolves done within 10 % of the limit's minimum
+DELIVERY_RATIO_TARGET = 0.5
+DELIVERY_P99_TARGET_MS = 200.0
+DELIVERY_OFFERED_RATE = 200  # notifications/s for the received → delivered latency
+DESTINATIONS = 20  # of each platform: 20 Slack-like and 20 Discord-like webhook paths
+_MODEL = re.compile(rb'"model": ?"([^"]+)"')  # the group name in a forwarded body: the first label `model`
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,81 @@ def _bare(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
+def _destinations(port: int) -> list[str]:
+    """The delivery benchmark's 40 webhook URLs: Slack-like paths, then Discord-like ones, on one local server."""
+    base = f"http://127.0.0.1:{port}"
+    slack = [f"{base}/services/T0/B{i}/bench{i}" for i in range(DESTINATIONS)]
+    return slack + [f"{base}/api/webhooks/{i}/bench{i}" for i in range(DESTINATIONS)]
+
+
+def _platform(port: int) -> None:
+    """Slack-like and Discord-like webhooks with no rate limit: Slack's `ok`, Discord's 204 (200 and the message
+    with `?wait=true`); every arrival's wall-clock time is kept by the group name found in the body."""
+    from aiohttp import web
+
+    arrivals: dict[str, float] = {}
+    times: list[float] = []
+
+    def record(body: bytes) -> None:
+        now = time.time()
+        times.append(now)
+        found = _MODEL.search(body)
+        if found:
+            arrivals.setdefault(found.group(1).decode(), now)
+
+    async def slack(request: web.Request) -> web.Response:
+        record(await request.read())
+        return web.Response(text="ok", content_type="text/html")
+
+    async def discord(request: web.Request) -> web.Response:
+        record(await request.read())
+        if request.query.get("wait") == "true":
+            return web.json_response({"id": str(len(times)), "channel_id": request.match_info["id"]})
+        return web.Response(status=204)
+
+    async def stats(request: web.Request) -> web.Response:
+        since = float(request.query.get("since", "0"))
+        after = [t for t in times if t >= since]
+        return web.json_response({"count": len(after), "first": min(after, default=0), "last": max(after, default=0)})
+
+    async def arrived(request: web.Request) -> web.Response:
+        return web.json_response(arrivals)
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    app = web.Application()
+    app.router.add_get("/healthz", ok)
+    app.router.add_get("/stats", stats)
+    app.router.add_get("/arrivals", arrived)
+    app.router.add_post("/services/{a}/{b}/{c}", slack)
+    app.router.add_post("/api/webhooks/{id}/{token}", discord)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+async def _raw(args: argparse.Namespace) -> dict[str, Any]:
+    """The delivery baseline: one ClientSession, one worker per destination posting its share back to back."""
+    import aiohttp
+
+    urls = _destinations(args.port)
+    per = args.requests // len(urls)
+    bodies = [json.dumps(_payload(f"{args.prefix}-{i}", 1)).encode() for i in range(per * len(urls))]
+    headers = {"Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+
+        async def worker(k: int) -> None:
+            for i in range(k, len(bodies), len(urls)):
+                async with session.post(urls[k], data=bodies[i], headers=headers) as r:
+                    await r.read()
+                    if r.status >= 300:
+                        raise RuntimeError(f"destination answered {r.status}")
+
+        begin = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(len(urls))))
+        elapsed = time.perf_counter() - begin
+    return {"rps": len(bodies) / elapsed}
+
+
 def _percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))] if ordered else 0.0
@@ -106,12 +186,15 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {args.token}"}
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    sent: dict[str, float] = {}  # group name -> wall-clock time the request was due (or sent)
     connector = aiohttp.TCPConnector(limit=args.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def one(i: int, scheduled: float | None) -> None:
             start = time.perf_counter() if scheduled is None else scheduled
-            async with session.post(args.url, data=bodies[i], headers=headers) as r:
+            sent[f"{args.prefix}-{i if args.unique else 0}"] = time.time() - (time.perf_counter() - start)
+            url = f"{args.url}/d{i % args.routes}" if args.routes else args.url
+            async with session.post(url, data=bodies[i], headers=headers) as r:
                 await r.read()
                 statuses[r.status] = statuses.get(r.status, 0) + 1
             latencies.append(time.perf_counter() - start)
@@ -135,6 +218,8 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
 
             await asyncio.gather(*(worker() for _ in range(args.concurrency)))
         elapsed = time.perf_counter() - begin
+    if args.times:
+        Path(args.times).write_text(json.dumps(sent))
     return {
         "rps": args.requests / elapsed,
         "p50_ms": _percentile(latencies, 0.5) * 1000,
@@ -163,6 +248,23 @@ class _Bench:
         self._start(name, argv, self.env, f"http://127.0.0.1:{port}/healthz")
         return port
 
+    def platform(self, name: str) -> int:
+        port = free_port()
+        argv = [sys.executable, "-m", "benchmarks.bridge", "platform", "--port", str(port)]
+        self._start(name, argv, self.env, f"http://127.0.0.1:{port}/healthz")
+        return port
+
+    def helper(self, *args: str) -> dict[str, Any]:
+        """Run this module's subcommand `args` (the load tool, the raw client) and return the JSON it prints."""
+        import subprocess
+
+        self.runs += 1
+        out = self.tmp / f"helper{self.runs}.json"
+        with out.open("w") as fh:
+            subprocess.run([sys.executable, "-m", "benchmarks.bridge", *args], stdout=fh, check=True, env=self.env,
+                           timeout=300)  # fmt: skip
+        return json.loads(out.read_text())
+
     def bridge(self, name: str, **env: str) -> int:
         port = free_port()
         full = {
@@ -176,21 +278,33 @@ class _Bench:
         self._start(name, [sys.executable, "-m", "bridge"], full, f"http://127.0.0.1:{port}/healthz")
         return port
 
-    def load(self, url: str, *, alerts: int, unique: bool, requests: int, rate: int = 0) -> dict[str, Any]:
-        self.runs += 1
+    def load(
+        self, url: str, *, alerts: int, unique: bool, requests: int, rate: int = 0, extra: Sequence[str] = ()
+    ) -> dict[str, Any]:
         argv = [
-            sys.executable, "-m", "benchmarks.bridge", "load", "--url", url, "--alerts", str(alerts),
-            "--requests", str(requests), "--concurrency", "32", "--token", self.token, "--rate", str(rate),
-            "--prefix", f"r{self.runs}-{secrets.token_hex(4)}",
+            "load", "--url", url, "--alerts", str(alerts), "--requests", str(requests), "--concurrency", "32",
+            "--token", self.token, "--rate", str(rate), "--prefix", f"r{self.runs}-{secrets.token_hex(4)}", *extra,
         ]  # fmt: skip
         if unique:
             argv.append("--unique")
-        out = self.tmp / f"load{self.runs}.json"
-        with out.open("w") as fh:
-            import subprocess
+        return self.helper(*argv)
 
-            subprocess.run(argv, stdout=fh, check=True, env=self.env, timeout=300)
-        return json.loads(out.read_text())
+
+def _drain(port: int, timeout: float = 120.0) -> None:
+    """Wait until the bridge has no pending delivery, so that one run's backlog does not load the next run."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        depth = sum(
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("alert_bridge_queue_depth{")
+        )
+        if depth == 0:
+            return
+        time.sleep(0.25)
+    raise RuntimeError(f"the bridge's backlog did not drain within {timeout:g} s")
 
 
 def _intake(bench: _Bench) -> list[Row]:
@@ -209,6 +323,7 @@ def _intake(bench: _Bench) -> list[Row]:
                 order = [("bare", bare), ("bridge", bridge)]
                 results = {}
                 for who, port in order if rep % 2 == 0 else reversed(order):
+                    _drain(bridge)
                     results[who] = bench.load(
                         f"http://127.0.0.1:{port}/alerts", alerts=alerts, unique=unique, requests=requests
                     )
@@ -249,6 +364,7 @@ def _intake(bench: _Bench) -> list[Row]:
     )
     seconds = 4 if bench.quick else 10
     for alerts in (1, 20):
+        _drain(bridge)
         result = bench.load(
             f"http://127.0.0.1:{bridge}/alerts", alerts=alerts, unique=True, requests=OFFERED_RATE * seconds,
             rate=OFFERED_RATE,
@@ -416,6 +532,149 @@ receivers:
     return rows
 
 
+async def _prefill(data_dir: Path, channels: Sequence[str], total: int, prefix: str) -> None:
+    """`total` notifications, one delivery each, round-robin over `channels`, stored with the bridge's own
+    outbox before the bridge starts: the delivery run then measures delivery alone, not intake beside it."""
+    from bridge.outbox import Outbox, dedupe_key
+    from bridge.payload import decode_notification
+
+    outbox = await Outbox.open(data_dir)
+    try:
+
+        async def one(i: int) -> None:
+            body = json.dumps(_payload(f"{prefix}-{i}", 1)).encode()
+            notification = decode_notification(body)
+            await outbox.enqueue(
+                route="default", status=notification.status, group_key=notification.group_key,
+                dedupe_key=dedupe_key("default", notification), body=body, channels=[channels[i % len(channels)]],
+                dedupe_window=120.0, max_queue=10**9,
+            )  # fmt: skip
+
+        for start in range(0, total, 500):  # concurrent writes share group commits
+            await asyncio.gather(*(one(i) for i in range(start, min(total, start + 500))))
+    finally:
+        await outbox.close()
+
+
+def _delivery_config(path: Path, urls: Sequence[str], kind: str) -> list[str]:
+    """A BRIDGE_CONFIG with one channel per destination (`webhook`, or the platform's own type) and a route
+    `/alerts/d<i>` to each; returns the channel names."""
+    channels, routes = {}, []
+    for i, url in enumerate(urls):
+        platform = "slack" if "/services/" in url else "discord"
+        key = "url" if kind == "webhook" else "webhook_url"
+        channels[f"d{i}"] = {"type": platform if kind == "platform" else "webhook", key: url}
+        routes.append({"path": f"d{i}", "channels": [f"d{i}"]})
+    path.write_text(json.dumps({"channels": channels, "routes": routes}))  # JSON is YAML
+    return list(channels)
+
+
+async def _get(url: str) -> Any:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(url) as r:
+        return await r.json()
+
+
+async def _drained(stats_url: str, since: float, total: int, timeout: float) -> dict[str, Any]:
+    """Wait for `total` arrivals at the destinations after `since`; their count, first and last arrival time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = await _get(f"{stats_url}?since={since}")
+        if got["count"] >= total or time.monotonic() > deadline:
+            return got
+        await asyncio.sleep(0.25)
+
+
+async def _delivery(bench: _Bench) -> list[Row]:
+    """Delivery throughput and latency through `webhook` channels (not paced) to 20 Slack-like and 20
+    Discord-like destinations, against one ClientSession's raw POST rate; then the Slack and Discord types."""
+    total = 2000 if bench.quick else 10000
+    port = await asyncio.to_thread(bench.platform, "platform")
+    urls = _destinations(port)
+    stats = f"http://127.0.0.1:{port}/stats"
+    tag = secrets.token_hex(4)
+
+    def raw() -> float:
+        return bench.helper("raw", "--port", str(port), "--requests", str(total), "--prefix", f"raw-{tag}")["rps"]
+
+    baseline = [await asyncio.to_thread(raw)]
+    data = bench.tmp / "bridge-delivery"
+    channels = _delivery_config(bench.tmp / "delivery.yml", urls, "webhook")
+    await _prefill(data, channels, total, f"pre-{tag}")
+    since = time.time()
+    bridge = await asyncio.to_thread(
+        bench.bridge, "bridge-delivery", BRIDGE_CONFIG=str(bench.tmp / "delivery.yml"), BRIDGE_CONSOLE="0",
+        BRIDGE_MAX_QUEUE="100000000",
+    )  # fmt: skip
+    got = await _drained(stats, since, total, 300)
+    if got["count"] < total:
+        raise RuntimeError(f"the bridge delivered {got['count']} of {total} notifications within 300 s")
+    rate = total / max(1e-9, got["last"] - got["first"])
+    baseline.append(await asyncio.to_thread(raw))  # before and after: the machine's load drifts
+    base = statistics.mean(baseline)
+
+    # Latency: notifications posted to the running bridge at a steady rate, each to one destination by route.
+    seconds = 4 if bench.quick else 10
+    times = bench.tmp / "delivery-sent.json"
+    offered = DELIVERY_OFFERED_RATE * seconds
+    await asyncio.to_thread(
+        bench.load, f"http://127.0.0.1:{bridge}/alerts", alerts=1, unique=True, requests=offered,
+        rate=DELIVERY_OFFERED_RATE, extra=["--routes", str(len(urls)), "--times", str(times)],
+    )  # fmt: skip
+    sent = json.loads(times.read_text())
+    deadline = time.monotonic() + 30
+    while True:
+        arrivals = await _get(f"http://127.0.0.1:{port}/arrivals")
+        latencies = [arrivals[k] - t for k, t in sent.items() if k in arrivals]
+        if len(latencies) >= len(sent) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.25)
+    p99 = _percentile(latencies, 0.99) * 1000 if len(latencies) == len(sent) else float("inf")
+    rows = [
+        Row(f"delivery: {total:,} notifications from the outbox, webhook channels to {len(urls)} destinations "
+            f"(20 Slack-like, 20 Discord-like, no limit), messages/s vs one ClientSession's raw POST rate",
+            f"{rate:,.0f}", f"{base:,.0f}", f"{rate / base:.2f}×", f"≥ {DELIVERY_RATIO_TARGET}×",
+            rate / base >= DELIVERY_RATIO_TARGET),
+        Row(f"delivery p99 received → delivered at {DELIVERY_OFFERED_RATE}/s offered, {seconds} s "
+            f"({len(latencies)}/{len(sent)} arrived)",
+            f"{p99:.1f} ms (p50 {_percentile(latencies, 0.5) * 1000:.1f} ms)",
+            target=f"≤ {DELIVERY_P99_TARGET_MS:g} ms", ok=p99 <= DELIVERY_P99_TARGET_MS),
+    ]  # fmt: skip
+    if not bench.quick:
+        rows.append(await _paced(bench, port, urls, tag))
+    return rows
+
+
+async def _paced(bench: _Bench, port: int, urls: Sequence[str], tag: str) -> Row:
+    """The same 40 destinations as `slack` and `discord` channels: the bridge keeps each webhook to the
+    platform's pace, so a backlog drains at destinations × pace, whatever the machinery could do."""
+    from bridge.channels.discord.channel import DISCORD_PACE
+    from bridge.channels.slack.channel import SLACK_PACE
+
+    allowed = DESTINATIONS * (
+        SLACK_PACE.messages / SLACK_PACE.per_seconds + DISCORD_PACE.messages / DISCORD_PACE.per_seconds
+    )
+    window = 15.0
+    backlog = int(allowed * window * 2)  # more than the window can drain
+    data = bench.tmp / "bridge-paced"
+    channels = _delivery_config(bench.tmp / "paced.yml", urls, "platform")
+    await _prefill(data, channels, backlog, f"paced-{tag}")
+    await asyncio.to_thread(
+        bench.bridge, "bridge-paced", BRIDGE_CONFIG=str(bench.tmp / "paced.yml"), BRIDGE_CONSOLE="0",
+        BRIDGE_MAX_QUEUE="100000000",
+    )  # fmt: skip
+    start = time.time() + 5.0  # past the bursts that each pace window allows at the start
+    await asyncio.sleep(5.0 + window)
+    got = await _get(f"http://127.0.0.1:{port}/stats?since={start}")
+    measured = got["count"] / window
+    return Row(
+        f"delivery through slack and discord channels (paced per webhook), same destinations, messages/s over "
+        f"{window:g} s vs destinations × pace",
+        f"{measured:,.1f}", f"{allowed:,.0f}", f"{measured / allowed:.2f}×",
+    )  # fmt: skip
+
+
 def _table(rows: Sequence[Row]) -> str:
     out = ["| measure | bridge | baseline | ratio | target | result |", "|---|---|---|---|---|---|"]
     for r in rows:
@@ -433,8 +692,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--skip-latest", action="store_true", help="leave out the latest-state-wins run")
     run.add_argument("--skip-pacing", action="store_true", help="leave out the pacing run (not in --quick either)")
     run.add_argument("--skip-intake", action="store_true", help="leave out the intake runs")
+    run.add_argument("--skip-delivery", action="store_true", help="leave out the delivery runs")
     bare = sub.add_parser("bare", help="(internal) the bare baseline server")
     bare.add_argument("--port", type=int, required=True)
+    platform = sub.add_parser("platform", help="(internal) Slack-like and Discord-like webhooks, no rate limit")
+    platform.add_argument("--port", type=int, required=True)
+    raw = sub.add_parser("raw", help="(internal) the delivery baseline: raw POSTs to the platform; prints JSON")
+    raw.add_argument("--port", type=int, required=True)
+    raw.add_argument("--requests", type=int, required=True)
+    raw.add_argument("--prefix", default="raw")
     load = sub.add_parser("load", help="(internal) the load generator; prints JSON")
     for name, kind in (("--url", str), ("--alerts", int), ("--requests", int), ("--concurrency", int)):
         load.add_argument(name, type=kind, required=True)
@@ -442,6 +708,8 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--prefix", default="r")
     load.add_argument("--rate", type=int, default=0, help="open loop at this many requests/s (0: closed loop)")
     load.add_argument("--unique", action="store_true")
+    load.add_argument("--routes", type=int, default=0, help="post request i to URL/d<i mod routes> (0: to URL)")
+    load.add_argument("--times", help="write each group's send time (wall clock) to this JSON file")
     return p
 
 
@@ -449,6 +717,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "bare":
         _bare(args.port)
+        return 0
+    if args.command == "platform":
+        _platform(args.port)
+        return 0
+    if args.command == "raw":
+        print(json.dumps(asyncio.run(_raw(args))))
         return 0
     if args.command == "load":
         print(json.dumps(asyncio.run(_load(args))))
@@ -461,6 +735,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "skip_latest", False):
             groups, after = (12, 4.0) if quick else (40, 10.0)
             rows += asyncio.run(_latest_state(bench, groups, after))
+        if not getattr(args, "skip_delivery", False):
+            rows += asyncio.run(_delivery(bench))
         if not quick and not getattr(args, "skip_pacing", False):
             rows += asyncio.run(_pacing(bench, 40))
     print(f"bridge benchmark ({'quick' if quick else 'full'}), {os.cpu_count()} cores, Python {sys.version.split()[0]}")

@@ -24,6 +24,7 @@ log = logging.getLogger("bridge.dispatch")
 
 _IDLE_POLL = 30.0  # re-check the outbox this often even without a wake-up (clock jumps, missed events)
 _PRUNE_EVERY = 300.0
+_DECODED_MAX = 512  # notifications kept decoded from intake for their first deliveries (a bound on memory)
 
 
 def backoff_delay(attempts: int, initial: float, maximum: float, rand: Callable[[], float] = random.random) -> float:
@@ -95,6 +96,8 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._retired: list[Channel] = []
         self._housekeeping: asyncio.Task[None] | None = None
+        # notification id -> (the notification as intake validated it, deliveries yet to take it)
+        self._decoded: dict[int, tuple[Notification, int]] = {}
 
     # ------------------------------------------------------------ lifecycle
 
@@ -128,6 +131,24 @@ class Dispatcher:
         if key not in self._lanes:
             self._lanes[key] = _Lane(key)
         return self._lanes[key]
+
+    def remember(self, notification_id: int, notification: Notification, deliveries: int) -> None:
+        """Keep intake's decoded notification for its first `deliveries` deliveries: decoding the stored body
+        again costs as much as intake's own decode (the largest item of a profile under load)."""
+        if deliveries <= 0:
+            return
+        if len(self._decoded) >= _DECODED_MAX:  # deliveries are behind: the oldest will decode from the outbox
+            del self._decoded[next(iter(self._decoded))]
+        self._decoded[notification_id] = (notification, deliveries)
+
+    def _decoded_notification(self, notification_id: int) -> Notification | None:
+        kept = self._decoded.pop(notification_id, None)
+        if kept is None:
+            return None
+        notification, left = kept
+        if left > 1:
+            self._decoded[notification_id] = (notification, left - 1)
+        return notification
 
     def wake(self, channels: Iterable[str]) -> None:
         """New work for these channels."""
@@ -217,12 +238,14 @@ class Dispatcher:
         if now - d.queued_at > self.max_delivery_age:
             await self._dead(d, "expired", d.attempts)
             return
-        try:
-            body = d.body if d.body is not None else await self.outbox.body(d.notification_id)
-            notification = decode_notification(bytes(body))
-        except PayloadError:
-            await self._dead(d, "bad_stored_payload", d.attempts)
-            return
+        notification = self._decoded_notification(d.notification_id)
+        if notification is None:
+            try:
+                body = d.body if d.body is not None else await self.outbox.body(d.notification_id)
+                notification = decode_notification(bytes(body))
+            except PayloadError:
+                await self._dead(d, "bad_stored_payload", d.attempts)
+                return
         if self.enrich is not None:
             notification = await self.enrich(notification, d.notification_id)
         try:
@@ -232,7 +255,7 @@ class Dispatcher:
             await self._dead(d, "render_error", d.attempts)
             return
         attempts = d.attempts
-        refs = await self.outbox.message_refs(d.channel, d.group_key)
+        refs = d.refs if d.refs is not None else await self.outbox.message_refs(d.channel, d.group_key)
         saved = False
         for index in range(min(d.parts_sent, len(messages)), len(messages)):
             message = messages[index]

@@ -126,6 +126,7 @@ class Delivery:
     queued_at: float
     received_at: float
     body: bytes | None = None  # the notification's body, read with the claim (one trip to the outbox thread)
+    refs: dict[int, str] | None = None  # its group's message refs on this channel, read with the claim too
 
 
 _DELIVERY_COLUMNS = (
@@ -358,7 +359,7 @@ class Outbox:
             row = self._db.execute(sql, (*channels, now, *claimed)).fetchone()
             if row is None:
                 return None
-            delivery = Delivery(*row)
+            delivery = Delivery(*row, refs=_message_refs(self._db, row[2], row[3]))
             with self._claims_lock:
                 self._claimed.add(delivery.id)
             return delivery
@@ -469,8 +470,7 @@ class Outbox:
 
         def q() -> dict[int, str]:
             assert self._db is not None
-            sql = "SELECT part, ref FROM message_refs WHERE channel = ? AND group_key = ?"
-            return dict(self._db.execute(sql, (channel, group_key)).fetchall())
+            return _message_refs(self._db, channel, group_key)
 
         return await self._run(q)
 
@@ -597,6 +597,11 @@ def dedupe_key(route: str, notification: Notification) -> str:
         alerts.append((ident, alert.status, raw.get("startsAt", ""), raw.get("endsAt", "")))
     material = json.dumps([route, notification.group_key, notification.status, sorted(alerts)])
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _message_refs(db: sqlite3.Connection, channel: str, group_key: str) -> dict[int, str]:
+    sql = "SELECT part, ref FROM message_refs WHERE channel = ? AND group_key = ?"
+    return dict(db.execute(sql, (channel, group_key)).fetchall())
 
 
 def _as_outbox_error(exc: Exception) -> OutboxError:

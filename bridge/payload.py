@@ -50,6 +50,13 @@ def _str_map(obj: dict, key: str, path: str) -> dict[str, str]:
         return {}
     if not isinstance(value, dict):
         raise _fail(where, f"must be an object of strings, not {type(value).__name__}")
+    # The common case in one pass without a call per entry (a fifth of intake's validation in a profile):
+    # string values, ASCII keys and values, so no surrogate to look for. Anything else takes the checks below.
+    for k, v in value.items():
+        if type(v) is not str or not (v.isascii() and k.isascii()):
+            break
+    else:
+        return dict(value)
     for k, v in value.items():
         if not isinstance(v, str):
             raise _fail(f"{where}.{k}", f"must be a string, not {type(v).__name__}")

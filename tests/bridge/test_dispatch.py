@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bridge.app import create_app
 from bridge.config import BridgeConfig
-from bridge.keys import OUTBOX, STATE
+from bridge.keys import DISPATCHER, OUTBOX, STATE
 from bridge.model import ChannelContext, ChannelSettings, Message, Notification, Outcome, Pace, Result
 from bridge.routing import Routing
 
@@ -336,3 +336,18 @@ async def test_queue_depth_and_age_while_the_destination_is_down(aiohttp_client,
     assert 'alert_bridge_queue_depth{channel="hook"} 2.0' in text
     age = sample(client, "alert_bridge_oldest_pending_age_seconds", channel="hook")
     assert age is not None and age > 0
+
+
+async def test_intakes_decoded_notification_serves_each_channel_once_then_is_dropped(
+    aiohttp_client, tmp_path, destination
+):
+    destination.script = [(503, {})]  # one channel's first attempt fails: its retry decodes the stored body
+    config = test_config(tmp_path, channels=("a", "b"))
+    client = await aiohttp_client(create_app(config, channel_factory=factory(destination.url)))
+    assert (await post(client, payload("g1", alerts=3))).status == 200
+    await eventually(lambda: len(destination.requests) == 3)
+    await eventually(lambda: sample(client, "alert_bridge_deliveries_total", channel="b", result="delivered"))
+    await eventually(lambda: sample(client, "alert_bridge_deliveries_total", channel="a", result="delivered"))
+    for body in destination.bodies:
+        assert body["group"] == '{}:{group="g1"}' and body["alerts"] == ["g1-0", "g1-1", "g1-2"]
+    assert client.app[DISPATCHER]._decoded == {}  # nothing kept once both deliveries took it

@@ -37,3 +37,19 @@ async def test_recent_references_survive_pruning(tmp_path):
         assert await box.message_refs("discord", "g1") == {1: "1001"}
     finally:
         await box.close()
+
+
+async def test_a_claimed_delivery_carries_its_groups_refs_on_its_channel(tmp_path):
+    box = await Outbox.open(tmp_path)
+    try:
+        await box.save_message_ref("discord", "g1", 1, "1001")
+        await box.save_message_ref("slack", "g1", 1, "C1/1.000100")
+        common = {"route": "default", "status": "firing", "body": b"{}", "dedupe_window": 0.0, "max_queue": 100}
+        await box.enqueue(group_key="g1", dedupe_key="k1", channels=["discord"], **common)
+        await box.enqueue(group_key="g2", dedupe_key="k2", channels=["slack"], **common)
+        first = await box.next_due(["discord"], time.time() + 1)
+        other = await box.next_due(["slack"], time.time() + 1)
+        assert (first.group_key, first.refs) == ("g1", {1: "1001"})  # not the Slack channel's ref of g1
+        assert (other.group_key, other.refs) == ("g2", {})
+    finally:
+        await box.close()
