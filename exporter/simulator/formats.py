@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from exporter.simulator.scenarios import BUCKETS, MODELS
+from exporter.simulator.scenarios import BUCKET_MIDPOINTS, BUCKETS, MODELS, REASONS
 
-__all__ = ["FORMATS", "PRICES", "Counts", "Format", "cumulative_at", "get_format"]
+__all__ = ["FORMATS", "PRICES", "Counts", "Format", "cumulative_at", "get_format", "le_text"]
 
 INF = math.inf
 # USD per 1M prompt / completion tokens: the spend LiteLLM and Kong report.
@@ -36,6 +36,15 @@ class Counts(Protocol):
     completion: float
     prompt_per_request: dict[float, float]  # tokens per request → requests, for token histograms
     completion_per_request: dict[float, float]
+
+    def cumulative(self) -> list[int]:
+        """Cumulative bucket counts, rounded down; the last one is the request count."""
+        ...
+
+
+def le_text(bound: float) -> str:
+    """The `le` label value of a bucket bound: 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, +Inf."""
+    return "+Inf" if math.isinf(bound) else f"{bound:g}"
 
 
 def cumulative_at(intervals: Sequence[float], bound: float) -> float:
@@ -114,16 +123,61 @@ class Format:
 _LLM_HIST = "llm_response_latency_seconds"
 
 
-def _llm_live(models: Mapping[str, Counts]) -> str:
-    from exporter.simulator.traffic import llm_live  # the original renderer, kept where it was
+_OTHER_HEADERS = {
+    "llm_requests_total": "Requests handled by the proxy, failed ones included.",
+    "llm_requests_failed_total": "Requests that failed, by reason.",
+    "llm_tokens_used_total": "Tokens used, by type (prompt or completion).",
+}
 
-    return llm_live(models)
+
+def _llm_histogram_lines(models: Mapping[str, Counts]) -> str:
+    lines = []
+    for model, c in models.items():
+        cum = c.cumulative()
+        for bound, value in zip(BUCKETS, cum, strict=True):
+            lines.append(f'{_LLM_HIST}_bucket{{model="{model}",le="{le_text(bound)}"}} {value}\n')
+        lines.append(f'{_LLM_HIST}_sum{{model="{model}"}} {c.latency_sum:.3f}\n')
+        lines.append(f'{_LLM_HIST}_count{{model="{model}"}} {cum[-1]}\n')
+    return "".join(lines)
+
+
+def _llm_counter_families(models: Mapping[str, Counts]) -> str:
+    out = []
+    for name, help_text in _OTHER_HEADERS.items():
+        out.append(f"# HELP {name} {help_text}\n# TYPE {name} counter\n")
+        for model, c in models.items():
+            if name == "llm_requests_total":
+                out.append(f'{name}{{model="{model}"}} {c.cumulative()[-1]}\n')
+            elif name == "llm_requests_failed_total":
+                for reason in REASONS:
+                    out.append(f'{name}{{model="{model}",reason="{reason}"}} {math.floor(c.failed[reason])}\n')
+            else:
+                out.append(f'{name}{{model="{model}",type="prompt"}} {math.floor(c.prompt)}\n')
+                out.append(f'{name}{{model="{model}",type="completion"}} {math.floor(c.completion)}\n')
+    return "".join(out)
+
+
+def _llm_live(models: Mapping[str, Counts]) -> str:
+    """The llm format's live text: the latency histogram's series, then the three counter families."""
+    return _llm_histogram_lines(models) + _llm_counter_families(models)
 
 
 def _llm_padding(series: int) -> bytes:
-    from exporter.simulator.traffic import padding_lines
-
-    return padding_lines(series)
+    """Static extra series of the latency histogram: series // 11 label sets (9 buckets, _sum, _count) each."""
+    label_sets = series // (len(BUCKETS) + 2)
+    per_mille = (150, 300, 380, 145, 20, 5, 0, 0, 0)  # the steady latency shape, in integers so buckets are exact
+    les = [le_text(b) for b in BUCKETS]
+    parts: list[str] = []
+    for i in range(label_sets):
+        labels = f'model="{MODELS[i % len(MODELS)]}",key="k{i:06d}"'
+        total = 50 + (i * 7919) % 950  # deterministic spread of counts across keys
+        cumulative, latency_sum = 0, 0.0
+        for le, share, mid in zip(les, per_mille, BUCKET_MIDPOINTS, strict=True):
+            cumulative += share
+            latency_sum += total * share / 1000 * mid
+            parts.append(f'{_LLM_HIST}_bucket{{{labels},le="{le}"}} {total * cumulative // 1000}\n')
+        parts.append(f"{_LLM_HIST}_sum{{{labels}}} {latency_sum:.3f}\n{_LLM_HIST}_count{{{labels}}} {total}\n")
+    return "".join(parts).encode()
 
 
 # -- LiteLLM ---------------------------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ INCIDENT_MODEL = "gpt-4o"
 REASONS: tuple[str, ...] = ("upstream_error", "rate_limited", "timeout")
 # Upper bounds of llm_response_latency_seconds; 2.0 is the latency alert's threshold.
 BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, math.inf)
+# A representative latency per bucket interval, so _sum is deterministic and consistent with the buckets.
+BUCKET_MIDPOINTS: tuple[float, ...] = (0.06, 0.18, 0.37, 0.72, 1.4, 3.2, 7.0, 15.0, 40.0)
 
 INCIDENT_SCENARIOS: tuple[str, ...] = ("failure-burst", "latency-spike", "request-surge", "token-surge")
 SCENARIOS: tuple[str, ...] = ("steady", *INCIDENT_SCENARIOS, "demo")

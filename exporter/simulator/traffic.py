@@ -9,24 +9,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exporter.simulator.formats import get_format, series_per_padding_set
-from exporter.simulator.scenarios import BUCKETS, MODELS, REASONS, SCENARIOS, phase_at, phases_between, traffic
+from exporter.simulator.scenarios import (
+    BUCKET_MIDPOINTS,
+    BUCKETS,
+    MODELS,
+    REASONS,
+    SCENARIOS,
+    phase_at,
+    phases_between,
+    traffic,
+)
 
-__all__ = ["CONTENT_TYPE", "Exposition", "Simulation", "le_text", "llm_live", "padding_lines"]
+__all__ = ["CONTENT_TYPE", "Exposition", "Simulation"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_HIST = "llm_response_latency_seconds"
-# A representative latency per bucket interval, so _sum is deterministic and consistent with the buckets.
-_MIDPOINTS = (0.06, 0.18, 0.37, 0.72, 1.4, 3.2, 7.0, 15.0, 40.0)
-_OTHER_HEADERS = {
-    "llm_requests_total": "Requests handled by the proxy, failed ones included.",
-    "llm_requests_failed_total": "Requests that failed, by reason.",
-    "llm_tokens_used_total": "Tokens used, by type (prompt or completion).",
-}
-
-
-def le_text(bound: float) -> str:
-    """The `le` label value of a bucket bound: 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, +Inf."""
-    return "+Inf" if math.isinf(bound) else f"{bound:g}"
 
 
 @dataclass
@@ -49,7 +45,7 @@ class _Counters:
         for i, share in enumerate(t.latency_shares):
             self.buckets[i] += requests * share
             self.fail_buckets[i] += requests * share * t.failure_ratio
-            self.latency_sum += requests * share * _MIDPOINTS[i]
+            self.latency_sum += requests * share * BUCKET_MIDPOINTS[i]
         for reason, share in t.failure_reasons:
             self.failed[reason] += requests * t.failure_ratio * share
         self.prompt += requests * t.prompt_tokens_per_request
@@ -115,64 +111,6 @@ class Simulation:
         self._scenario = scenario
         self._started = self._clock()
         self._done = 0.0
-
-    def histogram_lines(self) -> str:
-        """The live series of the latency histogram (its HELP/TYPE header is served apart, with the padding)."""
-        return _llm_histogram_lines(self._models)
-
-    def counter_families(self) -> str:
-        """llm_requests_total, llm_requests_failed_total and llm_tokens_used_total as text."""
-        return _llm_counter_families(self._models)
-
-
-def _llm_histogram_lines(models: dict[str, _Counters]) -> str:
-    lines = []
-    for model, c in models.items():
-        cum = c.cumulative()
-        for bound, value in zip(BUCKETS, cum, strict=True):
-            lines.append(f'{_HIST}_bucket{{model="{model}",le="{le_text(bound)}"}} {value}\n')
-        lines.append(f'{_HIST}_sum{{model="{model}"}} {c.latency_sum:.3f}\n')
-        lines.append(f'{_HIST}_count{{model="{model}"}} {cum[-1]}\n')
-    return "".join(lines)
-
-
-def _llm_counter_families(models: dict[str, _Counters]) -> str:
-    out = []
-    for name, help_text in _OTHER_HEADERS.items():
-        out.append(f"# HELP {name} {help_text}\n# TYPE {name} counter\n")
-        for model, c in models.items():
-            if name == "llm_requests_total":
-                out.append(f'{name}{{model="{model}"}} {c.cumulative()[-1]}\n')
-            elif name == "llm_requests_failed_total":
-                for reason in REASONS:
-                    out.append(f'{name}{{model="{model}",reason="{reason}"}} {math.floor(c.failed[reason])}\n')
-            else:
-                out.append(f'{name}{{model="{model}",type="prompt"}} {math.floor(c.prompt)}\n')
-                out.append(f'{name}{{model="{model}",type="completion"}} {math.floor(c.completion)}\n')
-    return "".join(out)
-
-
-def llm_live(models: dict[str, _Counters]) -> str:
-    """The llm format's live text: the latency histogram's series, then the three counter families."""
-    return _llm_histogram_lines(models) + _llm_counter_families(models)
-
-
-def padding_lines(series: int) -> bytes:
-    """Static extra series of the latency histogram: series // 11 label sets (9 buckets, _sum, _count) each."""
-    label_sets = series // (len(BUCKETS) + 2)
-    per_mille = (150, 300, 380, 145, 20, 5, 0, 0, 0)  # the steady latency shape, in integers so buckets are exact
-    les = [le_text(b) for b in BUCKETS]
-    parts: list[str] = []
-    for i in range(label_sets):
-        labels = f'model="{MODELS[i % len(MODELS)]}",key="k{i:06d}"'
-        total = 50 + (i * 7919) % 950  # deterministic spread of counts across keys
-        cumulative, latency_sum = 0, 0.0
-        for le, share, mid in zip(les, per_mille, _MIDPOINTS, strict=True):
-            cumulative += share
-            latency_sum += total * share / 1000 * mid
-            parts.append(f'{_HIST}_bucket{{{labels},le="{le}"}} {total * cumulative // 1000}\n')
-        parts.append(f"{_HIST}_sum{{{labels}}} {latency_sum:.3f}\n{_HIST}_count{{{labels}}} {total}\n")
-    return "".join(parts).encode()
 
 
 class Exposition:

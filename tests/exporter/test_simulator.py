@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.simulator.app import create_app
 from exporter.simulator.config import Settings
+from exporter.simulator.formats import get_format
 from exporter.simulator.scenarios import (
     BUCKETS,
     DEMO_TIMELINE,
@@ -63,7 +64,7 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 def live_text(sim: Simulation) -> str:
     sim.advance()
-    return sim.histogram_lines() + sim.counter_families()
+    return get_format("llm").live(sim.models)
 
 
 def histogram_quantile(q: float, cumulative: list[float]) -> float:
