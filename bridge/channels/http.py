@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bridge.model import Outcome, Result
+from common.secrets import read_secret
 
 __all__ = [
     "TIMEOUT",
@@ -114,6 +115,18 @@ class SessionSource:
     async def close(self) -> None:
         if self._own is not None:
             await self._own.close()
+
+
+def url_from_env(
+    variable: str, key: str
+) -> Callable[[Mapping[str, str]], tuple[dict[str, Any], dict[str, str]] | None]:
+    """A ChannelType.from_env for a channel made by one webhook URL: `variable` (or `variable_FILE`) → `key`."""
+
+    def from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]] | None:
+        url = read_secret(env, variable)
+        return ({key: url}, {key: variable}) if url else None
+
+    return from_env
 
 
 def http_url(value: str) -> str:
