@@ -18,12 +18,16 @@ from bridge.model import Channel, Message, Notification, Outcome, Result
 from bridge.outbox import Delivery, Outbox, OutboxError
 from bridge.payload import PayloadError, decode_notification
 
-__all__ = ["Dispatcher", "backoff_delay"]
+__all__ = ["IN_FLIGHT_MAX", "Dispatcher", "backoff_delay"]
 
 log = logging.getLogger("bridge.dispatch")
 
 _IDLE_POLL = 30.0  # re-check the outbox this often even without a wake-up (clock jumps, missed events)
 _PRUNE_EVERY = 300.0
+_CLAIM_MAX = 32  # deliveries a lane claims at once when its pace lets them all go out now
+# Deliveries a lane may have sent whose "delivered" is not on disk yet: a crash sends them again, so this (with
+# the one on the wire) bounds the duplicates per lane after a kill -9.
+IN_FLIGHT_MAX = 4
 _DECODED_MAX = 512  # notifications kept decoded from intake for their first deliveries (a bound on memory)
 
 
@@ -43,7 +47,7 @@ class _Lane:
         self.blocked_until = 0.0
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
-        self.busy = False
+        self.recording: set[asyncio.Task[None]] = set()  # sent; their "delivered" on its way to the outbox
 
     @property
     def pace(self):
@@ -59,6 +63,18 @@ class _Lane:
         if pace is not None and len(self.sent) >= pace.messages:
             at = max(at, self.sent[-pace.messages] + pace.per_seconds)
         return at
+
+    def allowance(self, now: float) -> int:
+        """How many deliveries may go out now without waiting for the pace: the most to claim at once.
+
+        Never more: a claimed delivery can no longer be superseded, so one that would wait for the pace stays
+        in the outbox where a newer notification of its group can still replace it.
+        """
+        pace = self.pace
+        if pace is None:
+            return _CLAIM_MAX
+        recent = sum(1 for t in self.sent if t > now - pace.per_seconds)
+        return max(1, min(_CLAIM_MAX, pace.messages - recent))
 
     def record(self, when: float, result: Result) -> None:
         pace = self.pace
@@ -171,6 +187,9 @@ class Dispatcher:
             for t in pending:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        recording = [t for lane in self._lanes.values() for t in lane.recording]
+        if recording:  # sent already: their records must reach the outbox before it closes
+            await asyncio.gather(*recording, return_exceptions=True)
         for ch in {id(c): c for c in [*self.channels.values(), *self._retired]}.values():
             with contextlib.suppress(Exception):
                 await ch.close()
@@ -206,21 +225,15 @@ class Dispatcher:
                 if wait > 0:
                     await self._sleep(wait)
                     continue
-                delivery = await self.outbox.next_due(names, time.time())
-                if delivery is None:
+                now = time.time()
+                claimed = await self.outbox.claim_due(names, now, lane.allowance(now))
+                if not claimed:
                     lane.wake.clear()
                     wake_at = await self.outbox.next_wake(names)
                     wait = _IDLE_POLL if wake_at is None else min(_IDLE_POLL, wake_at - time.time())
                     await self._sleep(wait, lane.wake)
                     continue
-                lane.busy = True
-                try:
-                    await self._deliver(lane, delivery)
-                finally:
-                    lane.busy = False
-                    self.outbox.release(delivery.id)
-                    # After a reload the channel may live in another lane now, which waited for this one.
-                    self.wake([delivery.channel])
+                await self._deliver_claimed(lane, claimed)
             except OutboxError:
                 log.exception("outbox error in lane; retrying shortly", extra={"lane": lane.key})
                 await self._sleep(1.0)
@@ -230,14 +243,41 @@ class Dispatcher:
                 log.exception("unexpected error in lane", extra={"lane": lane.key})
                 await self._sleep(1.0)
 
-    async def _deliver(self, lane: _Lane, d: Delivery) -> None:
+    async def _deliver_claimed(self, lane: _Lane, claimed: list[Delivery]) -> None:
+        """Deliver in order; after one that does not go out (retry, dead letter) or on stop, release the rest
+        unsent, so that they wait in the outbox, where a newer notification can still supersede them."""
+        left = deque(claimed)
+        try:
+            while left and not self._stopping.is_set():
+                while len(lane.recording) >= IN_FLIGHT_MAX:
+                    await asyncio.wait(lane.recording, return_when=asyncio.FIRST_COMPLETED)
+                d = left.popleft()
+                handed_off = False
+                try:
+                    handed_off = await self._deliver(lane, d)
+                finally:
+                    if not handed_off:
+                        self._release(d)
+                if not handed_off:
+                    break
+        finally:
+            for d in left:
+                self._release(d)
+
+    def _release(self, d: Delivery) -> None:
+        self.outbox.release(d.id)
+        # After a reload the channel may live in another lane now, which waited for this one.
+        self.wake([d.channel])
+
+    async def _deliver(self, lane: _Lane, d: Delivery) -> bool:
+        """Send what is left of `d`; True if it went out and its record is on the way (see `_record`)."""
         channel = lane.channels.get(d.channel)
         if channel is None:
-            return
+            return False
         now = time.time()
         if now - d.queued_at > self.max_delivery_age:
             await self._dead(d, "expired", d.attempts)
-            return
+            return False
         notification = self._decoded_notification(d.notification_id)
         if notification is None:
             try:
@@ -245,7 +285,7 @@ class Dispatcher:
                 notification = decode_notification(bytes(body))
             except PayloadError:
                 await self._dead(d, "bad_stored_payload", d.attempts)
-                return
+                return False
         if self.enrich is not None:
             notification = await self.enrich(notification, d.notification_id)
         try:
@@ -253,7 +293,7 @@ class Dispatcher:
         except Exception:
             log.exception("render failed", extra={"channel": d.channel, "delivery": d.id})
             await self._dead(d, "render_error", d.attempts)
-            return
+            return False
         attempts = d.attempts
         refs = d.refs if d.refs is not None else await self.outbox.message_refs(d.channel, d.group_key)
         saved = False
@@ -280,12 +320,27 @@ class Dispatcher:
                 continue
             if result.outcome is Outcome.PERMANENT:
                 await self._dead(d, result.reason or "permanent", attempts)
-                return
+                return False
             await self._retry(lane, channel, d, result, attempts)
+            return False
+        # Recorded without holding the lane: the next delivery goes out while this write waits for the next group
+        # commit, and many deliveries share one. The claim on `d` holds until the write is on disk, so nothing
+        # else takes it or a later notification of its group meanwhile; a crash before that sends it again.
+        forget = notification.state == "resolved" and bool(refs or saved)  # the group's next incident: a new message
+        task = asyncio.create_task(self._record(d, attempts, len(messages), channel, forget=forget))
+        lane.recording.add(task)
+        task.add_done_callback(lane.recording.discard)
+        return True
+
+    async def _record(self, d: Delivery, attempts: int, parts: int, channel: Channel, *, forget: bool) -> None:
+        try:
+            refs = (d.channel, d.group_key) if forget else None
+            await self.outbox.delivered(d.id, attempts, parts_sent=parts, forget_refs=refs)
+        except OutboxError:
+            log.exception("could not record a delivery; it will be sent again", extra={"delivery": d.id})
             return
-        await self.outbox.delivered(d.id, attempts, parts_sent=len(messages))
-        if notification.state == "resolved" and (refs or saved):  # the group's next incident is a new message
-            await self.outbox.forget_message_refs(d.channel, d.group_key)
+        finally:
+            self._release(d)
         self.metrics.deliveries.labels(d.channel, "delivered").inc()
         self.metrics.latency.labels(d.channel).observe(max(0.0, time.time() - d.received_at))
         log.info(
@@ -293,7 +348,7 @@ class Dispatcher:
             extra={
                 "channel": d.channel,
                 "delivery": d.id,
-                "parts": len(messages),
+                "parts": parts,
                 "attempts": attempts,
                 "destination": channel.describe(),
             },

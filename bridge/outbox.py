@@ -337,32 +337,37 @@ class Outbox:
     # ------------------------------------------------------------ dispatch
 
     async def next_due(self, channels: Sequence[str], now: float) -> Delivery | None:
-        """Claim the first delivery due on these channels that is the head of its alert group.
+        """Claim the first delivery due on these channels that is the head of its alert group (see `claim_due`)."""
+        claimed = await self.claim_due(channels, now, 1)
+        return claimed[0] if claimed else None
 
-        A claimed delivery is handed out to no one else until `release`: after a reload that moved a channel
-        to a new lane, the new lane waits for the old one to finish what it holds instead of sending it too.
+    async def claim_due(self, channels: Sequence[str], now: float, limit: int) -> list[Delivery]:
+        """Claim up to `limit` deliveries due on these channels, in arrival order, each the head of its group.
+
+        A claimed delivery is handed out to no one else, and not superseded, until `release`: after a reload
+        that moved a channel to a new lane, the new lane waits for the old one to finish what it holds instead
+        of sending it too. Several at a time save a trip to the outbox thread per delivery, which waits behind
+        the group commit in progress.
         """
         if not channels:
-            return None
+            return []
         names = ",".join("?" * len(channels))
         heads = _HEADS.format(names=names)
 
-        def q() -> Delivery | None:
+        def q() -> list[Delivery]:
             assert self._db is not None
             with self._claims_lock:
                 claimed = tuple(self._claimed)
             sql = (
                 f"SELECT {_DELIVERY_COLUMNS}, (SELECT body FROM notifications n WHERE n.id = d.notification_id)"
                 f" {heads} AND d.next_attempt_at <= ?"
-                f" AND d.id NOT IN ({','.join('?' * len(claimed))}) ORDER BY d.id LIMIT 1"
+                f" AND d.id NOT IN ({','.join('?' * len(claimed))}) ORDER BY d.id LIMIT ?"
             )
-            row = self._db.execute(sql, (*channels, now, *claimed)).fetchone()
-            if row is None:
-                return None
-            delivery = Delivery(*row, refs=_message_refs(self._db, row[2], row[3]))
+            rows = self._db.execute(sql, (*channels, now, *claimed, limit)).fetchall()
+            deliveries = [Delivery(*row, refs=_message_refs(self._db, row[2], row[3])) for row in rows]
             with self._claims_lock:
-                self._claimed.add(delivery.id)
-            return delivery
+                self._claimed.update(d.id for d in deliveries)
+            return deliveries
 
         return await self._run(q)
 
@@ -415,17 +420,32 @@ class Outbox:
         )
 
     async def delivered(
-        self, delivery_id: int, attempts: int, now: float | None = None, parts_sent: int | None = None
+        self,
+        delivery_id: int,
+        attempts: int,
+        now: float | None = None,
+        parts_sent: int | None = None,
+        *,
+        forget_refs: tuple[str, str] | None = None,
     ) -> None:
-        """Mark delivered (with `parts_sent`, the count of the last part too, in the same write)."""
-        await self._update(
-            "UPDATE deliveries SET state = 'delivered', attempts = ?, finished_at = ?,"
-            " parts_sent = COALESCE(?, parts_sent) WHERE id = ?",
-            attempts,
-            time.time() if now is None else now,
-            parts_sent,
-            delivery_id,
-        )
+        """Mark delivered (with `parts_sent`, the count of the last part too, in the same write).
+
+        `forget_refs` (channel, group key): the group resolved, so its next notification starts a new message;
+        forgotten in the same write, so that no later delivery of the group sees the delivery done but the
+        references still there.
+        """
+        finished = time.time() if now is None else now
+
+        def tx(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE deliveries SET state = 'delivered', attempts = ?, finished_at = ?,"
+                " parts_sent = COALESCE(?, parts_sent) WHERE id = ?",
+                (attempts, finished, parts_sent, delivery_id),
+            )
+            if forget_refs is not None:
+                db.execute("DELETE FROM message_refs WHERE channel = ? AND group_key = ?", forget_refs)
+
+        await self._write(tx)
 
     async def dead_letter(self, delivery_id: int, reason: str, attempts: int, now: float | None = None) -> None:
         await self._update(
@@ -483,10 +503,6 @@ class Outbox:
             ref,
             time.time(),
         )
-
-    async def forget_message_refs(self, channel: str, group_key: str) -> None:
-        """The group resolved: its next notification starts a new message."""
-        await self._update("DELETE FROM message_refs WHERE channel = ? AND group_key = ?", channel, group_key)
 
     # ------------------------------------------------------------ dead letters and stats
 

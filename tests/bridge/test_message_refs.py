@@ -19,8 +19,16 @@ async def test_references_per_channel_group_and_part_survive_a_reopen(tmp_path):
         assert await box.message_refs("discord", "g1") == {1: "1003", 2: "1002"}
         assert await box.message_refs("slack", "g1") == {1: "C1/1.000100"}
         assert await box.message_refs("discord", "g2") == {}
-        await box.forget_message_refs("discord", "g1")
+        stored = await box.enqueue(
+            route="default", status="resolved", group_key="g1", dedupe_key="k", body=b"{}", channels=["discord"],
+            dedupe_window=120.0, max_queue=100,
+        )  # fmt: skip
+        resolve = await box.next_due(["discord"], time.time())
+        assert resolve is not None and resolve.notification_id == stored.id
+        # The resolve's delivery forgets the group's references in the same write that records it.
+        await box.delivered(resolve.id, 1, forget_refs=("discord", "g1"))
         assert await box.message_refs("discord", "g1") == {}
+        assert (await box.counts())["delivered"] == 1
         assert await box.message_refs("slack", "g1") == {1: "C1/1.000100"}
         # A group silent for more than a week (its resolve lost) starts over; a recent one is kept.
         await box.prune(3600, now=time.time() + 8 * 24 * 3600)
