@@ -7,7 +7,6 @@ order and stopped in reverse, as in aiohttp's own examples; configuration reload
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -27,7 +26,7 @@ from bridge.keys import DISPATCHER, INSIGHT, OUTBOX, RELOADS, SESSION, STATE, Br
 from bridge.metrics import BridgeMetrics
 from bridge.model import Channel, ChannelContext
 from bridge.outbox import Outbox, OutboxError, QueueFull, dedupe_key
-from bridge.payload import PayloadError, parse_notification
+from bridge.payload import BodyError, PayloadError, decode_json, parse_notification
 from bridge.routing import route_label, select_channels
 from common.auth import check_authorization
 from common.logs import add_secrets
@@ -138,13 +137,9 @@ async def _receive(request: web.Request) -> web.Response:
     except web.HTTPRequestEntityTooLarge:
         return reject(413, "too_large", too_large)
     try:
-        obj = await asyncio.to_thread(json.loads, body) if len(body) > _BIG_BODY else json.loads(body)
-    except json.JSONDecodeError as exc:
-        return reject(400, "bad_json", f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-    except (UnicodeDecodeError, ValueError):
-        return reject(400, "bad_json", "body is not valid JSON: not UTF-8 text")
-    except RecursionError:
-        return reject(400, "bad_json", "body is not acceptable JSON: nested too deeply")
+        obj = await asyncio.to_thread(decode_json, body) if len(body) > _BIG_BODY else decode_json(body)
+    except BodyError as exc:
+        return reject(400, "bad_json", str(exc))
     try:
         notification = parse_notification(obj, body)
     except PayloadError as exc:

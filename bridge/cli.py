@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import gc
 import json
 import logging
 import sys
@@ -91,6 +92,13 @@ def _show(body: Any) -> str:
 
 def _serve(config: BridgeConfig) -> int:
     app = create_app(config, handle_sighup=True)
+
+    async def freeze(app: web.Application) -> None:
+        # What exists once started lives as long as the process: keep it out of the garbage collector's full
+        # passes, which otherwise walk every module and template on each one (5 % of intake under load).
+        gc.freeze()
+
+    app.on_startup.append(freeze)
     # SIGTERM/SIGINT: stop listening, finish requests, then the cleanup stops the dispatcher within the grace.
     web.run_app(
         app, host=config.host, port=config.port, shutdown_timeout=config.shutdown_grace, access_log=None, print=None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import sqlite3
 import threading
@@ -23,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+import orjson
 
 from bridge.model import Notification
 
@@ -609,10 +610,10 @@ def dedupe_key(route: str, notification: Notification) -> str:
     """
     alerts = []
     for alert, raw in zip(notification.alerts, notification.raw.get("alerts", []), strict=False):
-        ident = alert.fingerprint or json.dumps(alert.labels, sort_keys=True)
+        ident = alert.fingerprint or orjson.dumps(alert.labels, option=orjson.OPT_SORT_KEYS).decode()
         alerts.append((ident, alert.status, raw.get("startsAt", ""), raw.get("endsAt", "")))
-    material = json.dumps([route, notification.group_key, notification.status, sorted(alerts)])
-    return hashlib.sha256(material.encode()).hexdigest()
+    material = orjson.dumps([route, notification.group_key, notification.status, sorted(alerts)])
+    return hashlib.sha256(material).hexdigest()
 
 
 def _message_refs(db: sqlite3.Connection, channel: str, group_key: str) -> dict[int, str]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from bridge.model import Alert, Notification
 
-__all__ = ["PayloadError", "decode_notification", "parse_notification"]
+__all__ = ["BodyError", "PayloadError", "decode_json", "decode_notification", "parse_notification"]
 
 # Alertmanager writes this for "not ended yet" (Go's zero time).
 _ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -16,6 +17,26 @@ _ZERO_TIME = "0001-01-01T00:00:00Z"
 
 class PayloadError(ValueError):
     """The request body is not a valid Alertmanager v4 webhook payload; the message names the first problem."""
+
+
+class BodyError(ValueError):
+    """The request body is not JSON this bridge accepts (not JSON, not UTF-8, nested too deeply)."""
+
+
+def decode_json(body: bytes) -> Any:
+    """The body decoded; BodyError with a message for the sender otherwise.
+
+    orjson, not the standard library: a 20-alert payload decodes in half the time, and it refuses on its own
+    what no channel could send: text that is not UTF-8, lone surrogate escapes, NaN, nesting past 1,024.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "UTF-8" in exc.msg:
+            raise BodyError("body is not valid JSON: not UTF-8 text") from None
+        if "depth" in exc.msg:
+            raise BodyError("body is not acceptable JSON: nested too deeply") from None
+        raise BodyError(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
 
 
 def _fail(path: str, problem: str) -> PayloadError:
@@ -132,7 +153,7 @@ def parse_notification(body: Any, raw: bytes = b"") -> Notification:
 def decode_notification(body: bytes) -> Notification:
     """A stored or received body (JSON bytes) as a Notification that keeps the bytes for forwarding as is."""
     try:
-        obj = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError; nesting too deep
-        raise PayloadError(f"body is not valid JSON: {type(exc).__name__}") from None
+        obj = decode_json(body)
+    except BodyError as exc:
+        raise PayloadError(str(exc)) from None
     return parse_notification(obj, body)
