@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common.processes import free_port, running, wait_ready
+from common.processes import cpu_seconds, free_port, running, wait_ready
 
 __all__ = ["main"]
 
@@ -199,7 +199,7 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
                 statuses[r.status] = statuses.get(r.status, 0) + 1
             latencies.append(time.perf_counter() - start)
 
-        begin = time.perf_counter()
+        begin, cpu = time.perf_counter(), time.process_time()
         if args.rate:  # open loop: latency counted from when the request was due (no coordinated omission)
             tasks = []
             for i in range(args.requests):
@@ -217,7 +217,7 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
                     await one(i, None)
 
             await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-        elapsed = time.perf_counter() - begin
+        elapsed, cpu = time.perf_counter() - begin, time.process_time() - cpu
     if args.times:
         Path(args.times).write_text(json.dumps(sent))
     return {
@@ -225,6 +225,7 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
         "p50_ms": _percentile(latencies, 0.5) * 1000,
         "p99_ms": _percentile(latencies, 0.99) * 1000,
         "statuses": statuses,
+        "cpu_s": cpu,  # the load tool's own CPU while sending (its start-up and payloads left out)
     }
 
 
@@ -237,10 +238,12 @@ class _Bench:
         self.token = secrets.token_urlsafe(24)
         self.env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
         self.runs = 0
+        self.pids: dict[int, int] = {}  # port -> pid of the server listening there
 
     def _start(self, name: str, argv: list[str], env: dict[str, str], url: str) -> None:
         proc = self.stack.enter_context(running(name, argv, env, self.tmp / f"{name}.log"))
         wait_ready(url, proc, 20)
+        self.pids[int(url.split(":")[2].split("/")[0])] = proc.pid
 
     def bare(self, name: str) -> int:
         port = free_port()
@@ -316,6 +319,8 @@ def _intake(bench: _Bench) -> list[Row]:
     requests = 600 if bench.quick else 3000
     reps = 1 if bench.quick else 3
     rows: list[Row] = []
+    # CPU microseconds per request, unique payloads: what explains the ratio on a machine of few cores
+    costs: dict[int, dict[str, list[float]]] = {n: {k: [] for k in ("bridge", "sink", "bare", "load")} for n in (1, 20)}
     for alerts in (1, 20):
         for unique in (True, False):
             ratios, bare_rps, bridge_rps = [], [], []
@@ -324,9 +329,19 @@ def _intake(bench: _Bench) -> list[Row]:
                 results = {}
                 for who, port in order if rep % 2 == 0 else reversed(order):
                     _drain(bridge)
+                    cpu = {p: cpu_seconds(bench.pids[p]) for p in (port, sink)}
                     results[who] = bench.load(
                         f"http://127.0.0.1:{port}/alerts", alerts=alerts, unique=unique, requests=requests
                     )
+                    _drain(bridge)  # the bridge's CPU counts its deliveries of this run too
+                    for p in cpu:
+                        cpu[p] = (cpu_seconds(bench.pids[p]) - cpu[p]) / requests * 1e6
+                    if unique:
+                        costs[alerts][who].append(cpu[port])
+                        if who == "bridge":
+                            costs[alerts]["sink"].append(cpu[sink])
+                        else:  # what bounds the baseline: the load tool's own cost per request
+                            costs[alerts]["load"].append(results[who]["cpu_s"] / requests * 1e6)
                 bad = {s for s in results["bridge"]["statuses"] if int(s) >= 300}
                 if bad:
                     raise RuntimeError(f"bridge answered {sorted(bad)} during the intake benchmark")
@@ -345,6 +360,17 @@ def _intake(bench: _Bench) -> list[Row]:
                     ratio >= INTAKE_RATIO_TARGET,
                 )
             )
+    for alerts, cost in costs.items():
+        med = {who: statistics.median(v) for who, v in cost.items()}
+        rows.append(
+            Row(
+                f"(explanation) CPU per notification, {alerts} alert(s), unique: the bridge (intake and delivery)"
+                " + its sink, against the bare handler (and, as ratio, the load tool's per request)",
+                f"{med['bridge']:,.0f} + {med['sink']:,.0f} µs",
+                f"{med['bare']:,.0f} µs",
+                f"load tool {med['load']:,.0f} µs",
+            )
+        )
     # The explanation of the gap: the same intake with no channel, so the bridge does no delivery work beside it.
     alone = bench.bridge("bridge-alone", BRIDGE_MAX_QUEUE="100000000", BRIDGE_CONSOLE="false")
     ratios = []
