@@ -343,6 +343,8 @@ class Dispatcher:
             self._release(d)
         self.metrics.deliveries.labels(d.channel, "delivered").inc()
         self.metrics.latency.labels(d.channel).observe(max(0.0, time.time() - d.received_at))
+        if not log.isEnabledFor(logging.INFO):  # describe() parses the URL: not for a line nobody writes
+            return
         log.info(
             "delivered",
             extra={
