@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -47,7 +48,7 @@ class _Lane:
         self.blocked_until = 0.0
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
-        self.recording: set[asyncio.Task[None]] = set()  # sent; their "delivered" on its way to the outbox
+        self.recording: set[asyncio.Future[None]] = set()  # sent; their "delivered" on its way to the outbox
 
     @property
     def pace(self):
@@ -327,20 +328,21 @@ class Dispatcher:
         # commit, and many deliveries share one. The claim on `d` holds until the write is on disk, so nothing
         # else takes it or a later notification of its group meanwhile; a crash before that sends it again.
         forget = notification.state == "resolved" and bool(refs or saved)  # the group's next incident: a new message
-        task = asyncio.create_task(self._record(d, attempts, len(messages), channel, forget=forget))
-        lane.recording.add(task)
-        task.add_done_callback(lane.recording.discard)
+        refs_gone = (d.channel, d.group_key) if forget else None
+        written = self.outbox.delivered(d.id, attempts, parts_sent=len(messages), forget_refs=refs_gone)
+        lane.recording.add(written)
+        written.add_done_callback(functools.partial(self._recorded, lane, d, attempts, len(messages), channel))
         return True
 
-    async def _record(self, d: Delivery, attempts: int, parts: int, channel: Channel, *, forget: bool) -> None:
-        try:
-            refs = (d.channel, d.group_key) if forget else None
-            await self.outbox.delivered(d.id, attempts, parts_sent=parts, forget_refs=refs)
-        except OutboxError:
-            log.exception("could not record a delivery; it will be sent again", extra={"delivery": d.id})
+    def _recorded(
+        self, lane: _Lane, d: Delivery, attempts: int, parts: int, channel: Channel, written: asyncio.Future[None]
+    ) -> None:
+        lane.recording.discard(written)
+        self._release(d)
+        error = written.exception() if not written.cancelled() else asyncio.CancelledError()
+        if error is not None:
+            log.error("could not record a delivery; it will be sent again", extra={"delivery": d.id}, exc_info=error)
             return
-        finally:
-            self._release(d)
         self.metrics.deliveries.labels(d.channel, "delivered").inc()
         self.metrics.latency.labels(d.channel).observe(max(0.0, time.time() - d.received_at))
         if not log.isEnabledFor(logging.INFO):  # describe() parses the URL: not for a line nobody writes

@@ -202,17 +202,20 @@ class Outbox:
         await asyncio.get_running_loop().run_in_executor(self._executor, _close)
         self._executor.shutdown(wait=True)
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn` in the next group commit; returns once that transaction is on disk.
+    def _submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Run `fn` in the next group commit; the future is done once that transaction is on disk.
 
-        An exception from `fn` undoes only its own savepoint and is raised here; a failed commit fails every
+        An exception from `fn` undoes only its own write and is set on the future; a failed commit fails every
         write of its batch, so nobody hears "stored" for what is not.
         """
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._writes.append((fn, future))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_batches(), name="outbox-group-commit")
-        return await future
+        return future
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._submit(fn)
 
     async def _commit_batches(self) -> None:
         loop = asyncio.get_running_loop()
@@ -442,7 +445,7 @@ class Outbox:
             delivery_id,
         )
 
-    async def delivered(
+    def delivered(
         self,
         delivery_id: int,
         attempts: int,
@@ -450,7 +453,7 @@ class Outbox:
         parts_sent: int | None = None,
         *,
         forget_refs: tuple[str, str] | None = None,
-    ) -> None:
+    ) -> asyncio.Future[None]:
         """Mark delivered (with `parts_sent`, the count of the last part too, in the same write).
 
         `forget_refs` (channel, group key): the group resolved, so its next notification starts a new message;
@@ -468,7 +471,7 @@ class Outbox:
             if forget_refs is not None:
                 db.execute("DELETE FROM message_refs WHERE channel = ? AND group_key = ?", forget_refs)
 
-        await self._write(tx)
+        return self._submit(tx)  # a future, not a coroutine: the dispatcher goes on without waiting for it
 
     async def dead_letter(self, delivery_id: int, reason: str, attempts: int, now: float | None = None) -> None:
         await self._update(
