@@ -54,14 +54,17 @@ def _text(value: str, where: str) -> str:
 
 
 def _str(obj: dict, key: str, path: str, *, required: bool = True, default: str = "") -> str:
-    if key not in obj or obj[key] is None:
+    value = obj.get(key)
+    if type(value) is str and value.isascii():  # the common case, without building the path of a message
+        return value
+    where = f"{path}.{key}" if path else key
+    if value is None:
         if required:
-            raise _fail(f"{path}.{key}" if path else key, "is required")
+            raise _fail(where, "is required")
         return default
-    value = obj[key]
     if not isinstance(value, str):
-        raise _fail(f"{path}.{key}" if path else key, f"must be a string, not {type(value).__name__}")
-    return _text(value, f"{path}.{key}" if path else key)
+        raise _fail(where, f"must be a string, not {type(value).__name__}")
+    return _text(value, where)
 
 
 def _str_map(obj: dict, key: str, path: str) -> dict[str, str]:
