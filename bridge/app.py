@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -136,6 +137,12 @@ async def _receive(request: web.Request) -> web.Response:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return reject(413, "too_large", too_large)
+    repeat = state.recent.key(label, body)
+    now = time.time()
+    group_key = state.recent.group_of(repeat, now, config.dedupe_window)
+    if group_key is not None:  # Alertmanager's retry or an HA peer, byte for byte: stored already
+        log.info("duplicate notification ignored", extra={"route": label, "group_key": group_key})
+        return web.json_response({"status": "duplicate"})
     try:
         obj = await asyncio.to_thread(decode_json, body) if len(body) > _BIG_BODY else decode_json(body)
     except BodyError as exc:
@@ -156,6 +163,7 @@ async def _receive(request: web.Request) -> web.Response:
             channels=channels,
             dedupe_window=config.dedupe_window,
             max_queue=config.max_queue,
+            now=now,
         )
     except QueueFull as exc:
         return reject(503, "queue_full", f"outbox full, retry later: {exc}")
@@ -165,6 +173,7 @@ async def _receive(request: web.Request) -> web.Response:
     if stored.duplicate:
         log.info("duplicate notification ignored", extra={"route": label, "group_key": notification.group_key})
         return web.json_response({"status": "duplicate"})
+    state.recent.stored(repeat, now, notification.group_key)
     metrics.received.labels(label, notification.status).inc()
     for channel in stored.superseded:
         metrics.superseded.labels(channel).inc()

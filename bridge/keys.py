@@ -15,6 +15,7 @@ from bridge.insight.service import Insight
 from bridge.metrics import BridgeMetrics
 from bridge.model import Channel, ChannelContext, ChannelSettings
 from bridge.outbox import Outbox
+from bridge.repeats import RecentBodies
 
 __all__ = ["DISPATCHER", "INSIGHT", "OUTBOX", "RELOADS", "SESSION", "STATE", "BridgeState", "ChannelFactory"]
 
@@ -30,6 +31,7 @@ class BridgeState:
     create_channel: ChannelFactory
     env: Mapping[str, str] | None = None  # where a reload reads from; None: os.environ
     channels: dict[str, Channel] = field(default_factory=dict)
+    recent: RecentBodies = field(default_factory=RecentBodies)  # repeats answered before decoding
 
 
 STATE: web.AppKey[BridgeState] = web.AppKey("state", BridgeState)

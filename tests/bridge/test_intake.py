@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -198,3 +199,30 @@ async def test_500_alerts_of_10kb_fit_the_default_body_cap(aiohttp_client, tmp_p
     assert resp.status == 200
     await eventually(lambda: len(destination.requests) == 1)
     assert len(destination.bodies[0]["alerts"]) == 500
+
+
+async def test_a_byte_for_byte_repeat_is_recognised_before_decoding(aiohttp_client, tmp_path, destination):
+    config = test_config(tmp_path, dedupe_window=0.5)
+    client = await aiohttp_client(create_app(config, channel_factory=factory(destination.url)))
+    body = json.dumps(payload()).encode()
+    headers = {"Content-Type": "application/json"}
+    assert (await (await client.post("/alerts", data=body, headers=headers)).json())["status"] == "accepted"
+
+    async def no_store(**_: object) -> None:
+        raise AssertionError("a byte-for-byte repeat must not reach the outbox")
+
+    real = client.app[OUTBOX].enqueue
+    client.app[OUTBOX].enqueue = no_store  # type: ignore[method-assign]
+    again = await client.post("/alerts", data=body, headers=headers)
+    assert again.status == 200 and (await again.json())["status"] == "duplicate"
+    client.app[OUTBOX].enqueue = real  # type: ignore[method-assign]
+    # Other bytes of the same notification still go to the outbox, which knows it by its dedupe key.
+    spaced = await client.post("/alerts", data=json.dumps(payload(), indent=1), headers=headers)
+    assert (await spaced.json())["status"] == "duplicate"
+    # The same bytes on another route are another notification; past the window, a new one again.
+    other = await client.post("/alerts/critical", data=body, headers=headers)
+    assert (await other.json())["status"] == "accepted"
+    await asyncio.sleep(0.6)
+    later = await client.post("/alerts", data=body, headers=headers)
+    assert (await later.json())["status"] == "accepted"
+    await eventually(lambda: len(destination.requests) == 3)
