@@ -5,8 +5,8 @@ row that records attempts, when to try next and how many parts of a split messag
 crash (kill -9 included) delivery resumes at the next part. Given-up deliveries stay as dead letters.
 
 Writes are group-committed: every write that arrives while a commit is on its way to disk waits and goes into
-the next transaction together with the others, each in its own savepoint, so one fsync serves them all and
-each caller hears back only once the transaction holding its write is on disk (synchronous=FULL).
+the next transaction together with the others, so one fsync serves them all and each caller hears back only
+once the transaction holding its write is on disk (synchronous=FULL); a write that fails undoes only itself.
 """
 
 from __future__ import annotations
