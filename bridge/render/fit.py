@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 
 from bridge.model import Message
 from bridge.render.context import AlertView, GroupView
+from bridge.render.engine import Templates
 
-__all__ = ["ELLIPSIS", "Renderer", "cap_alert", "fit", "measure", "pack", "truncate"]
+__all__ = ["ELLIPSIS", "AlertLines", "Renderer", "cap_alert", "fit", "measure", "pack", "truncate"]
 
 ELLIPSIS = "…"
 T = TypeVar("T")
@@ -40,6 +41,23 @@ def cap_alert(alert: AlertView, summary: int, description: int) -> tuple[AlertVi
     if not (cut_s or cut_d):
         return alert, False
     return dataclasses.replace(alert, summary=s, description=d), True
+
+
+class AlertLines:
+    """Each alert's one-line form (`template`, summary capped, line cut to `max_len`), rendered once: packing
+    tries many splits of the same alerts. Keyed by the view's identity, which outlives one renderer."""
+
+    def __init__(self, templates: Templates, template: str, summary: int, max_len: int) -> None:
+        self._templates, self._template, self._summary, self._max_len = templates, template, summary, max_len
+        self._lines: dict[int, str] = {}
+
+    def __call__(self, view: GroupView, a: AlertView) -> str:
+        key = id(a)
+        if key not in self._lines:
+            capped, _ = cap_alert(a, self._summary, 0)
+            text = self._templates.render(self._template, a=capped, group=view).strip()
+            self._lines[key] = truncate(text, self._max_len)[0]
+        return self._lines[key]
 
 
 def pack(items: Sequence[T], fits: Callable[[Sequence[T]], bool], max_parts: int) -> tuple[list[list[T]], int]:

@@ -9,7 +9,7 @@ from bridge.channels.discord import limits
 from bridge.channels.discord.escape import escape
 from bridge.render.context import AlertView, GroupView
 from bridge.render.engine import Templates
-from bridge.render.fit import Renderer, cap_alert, truncate
+from bridge.render.fit import AlertLines, Renderer, cap_alert, truncate
 
 __all__ = ["Embeds", "markdown_templates", "text_templates"]
 
@@ -38,7 +38,7 @@ class Embeds(Renderer):
         self.md = md  # Discord markdown, escaped
         self.text = text  # plain text (footer): no markdown there to escape
         self.head = head  # content, allowed_mentions, username
-        self._lines: dict[int, str] = {}
+        self._line = AlertLines(self.md, "discord.line.j2", LINE_SUMMARY, LINE_MAX)
 
     def _footer(self, view: GroupView) -> dict[str, str]:
         text = self.text.render("discord.footer.j2", group=view).strip()
@@ -64,13 +64,6 @@ class Embeds(Renderer):
             embeds.append({"description": self._more(view, more), "color": view.colour})
         embeds[-1]["footer"] = self._footer(view)
         return self._body(embeds), cut
-
-    def _line(self, view: GroupView, a: AlertView) -> str:
-        key = id(a)
-        if key not in self._lines:
-            capped, _ = cap_alert(a, LINE_SUMMARY, 0)
-            self._lines[key] = truncate(self.md.render("discord.line.j2", a=capped, group=view).strip(), LINE_MAX)[0]
-        return self._lines[key]
 
     def page(self, view: GroupView, alerts: list[AlertView], part: int, parts: int, more: int) -> Any:
         title = self.md.render("discord.group_title.j2", group=view, part=part, parts=parts).strip()

@@ -9,7 +9,7 @@ from bridge.channels.slack import limits
 from bridge.channels.slack.escape import escape
 from bridge.render.context import AlertView, GroupView
 from bridge.render.engine import Templates
-from bridge.render.fit import Renderer, cap_alert, measure, truncate
+from bridge.render.fit import AlertLines, Renderer, cap_alert, measure, truncate
 
 __all__ = ["Blocks", "templates"]
 
@@ -38,7 +38,7 @@ class Blocks(Renderer):
     def __init__(self, templates: Templates, mentions: str) -> None:
         self.t = templates
         self.mentions = mentions
-        self._lines: dict[int, str] = {}
+        self._line = AlertLines(self.t, "slack.line.j2", LINE_SUMMARY, LINE_MAX)
 
     def _body(self, view: GroupView, alerts: list[AlertView], blocks: list[dict], part: int, parts: int) -> dict:
         fallback = self.t.render("slack.fallback.j2", group=view, alerts=alerts, part=part, parts=parts)
@@ -75,13 +75,6 @@ class Blocks(Renderer):
             blocks.pop()
         blocks += self._more(view, more)
         return self._body(view, alerts, blocks, 1, 1), cut
-
-    def _line(self, view: GroupView, a: AlertView) -> str:
-        key = id(a)  # the view outlives this renderer, so ids are stable for its lifetime
-        if key not in self._lines:
-            capped, _ = cap_alert(a, LINE_SUMMARY, 0)
-            self._lines[key] = truncate(self.t.render("slack.line.j2", a=capped, group=view).strip(), LINE_MAX)[0]
-        return self._lines[key]
 
     def page(self, view: GroupView, alerts: list[AlertView], part: int, parts: int, more: int) -> Any:
         blocks = self._head(view, part, parts)

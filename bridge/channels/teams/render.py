@@ -10,7 +10,7 @@ from bridge.channels.teams.escape import escape
 from bridge.render.context import AlertView, GroupView
 from bridge.render.engine import Templates
 from bridge.render.escape import Url, one_line
-from bridge.render.fit import Renderer, cap_alert, truncate
+from bridge.render.fit import AlertLines, Renderer, cap_alert, truncate
 
 __all__ = ["Cards", "templates"]
 
@@ -62,7 +62,7 @@ class Cards(Renderer):
 
     def __init__(self, templates: Templates) -> None:
         self.t = templates
-        self._lines: dict[int, str] = {}
+        self._line = AlertLines(self.t, "teams.line.j2", LINE_SUMMARY, LINE_MAX)
 
     def _message(self, view: GroupView, body: list[dict[str, Any]]) -> dict[str, Any]:
         card: dict[str, Any] = {
@@ -127,13 +127,6 @@ class Cards(Renderer):
             body.append(container)
             cut = cut or cut_a
         return self._message(view, body + self._more(view, more)), cut
-
-    def _line(self, view: GroupView, a: AlertView) -> str:
-        key = id(a)  # the view outlives this renderer, so ids are stable for its lifetime
-        if key not in self._lines:
-            capped, _ = cap_alert(a, LINE_SUMMARY, 0)
-            self._lines[key] = truncate(self.t.render("teams.line.j2", a=capped, group=view).strip(), LINE_MAX)[0]
-        return self._lines[key]
 
     def page(self, view: GroupView, alerts: list[AlertView], part: int, parts: int, more: int) -> Any:
         lines = [_text(self._line(view, a), spacing="small") for a in alerts]
