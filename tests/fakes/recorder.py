@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["Answer", "Recorded", "Recorder"]
+__all__ = ["Answer", "Recorded", "Recorder", "TokenBucket"]
 
 
 @dataclass
@@ -33,6 +33,24 @@ class Answer:
     status: int = 200
     body: str | bytes = b"ok"
     headers: dict[str, str] = field(default_factory=dict)
+
+
+class TokenBucket:
+    """Slack's documented limit (about `rate` messages/s with a burst): `take(now)` is None if a request may
+    pass, else the seconds until it could."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens = float(burst)
+        self._last = time.monotonic()
+
+    def take(self, now: float) -> float | None:
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return None
+        return (1 - self._tokens) / self.rate
 
 
 class Recorder:

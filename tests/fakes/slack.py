@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
-from tests.fakes.recorder import Answer, Recorded, Recorder
+from tests.fakes.recorder import Answer, Recorded, Recorder, TokenBucket
 
 __all__ = ["FakeSlack"]
 
@@ -46,25 +45,14 @@ class FakeSlack(Recorder):
 
     def __init__(self, rate: float = 1.0, burst: int = 3) -> None:
         super().__init__()
-        self.rate = rate
-        self.burst = burst
-        self._tokens = float(burst)
-        self._last = time.monotonic()
+        self.bucket = TokenBucket(rate, burst)
         self.not_before = 0.0  # monotonic time before which a request breaks the last Retry-After
         self.early: list[Recorded] = []  # requests that came sooner than a Retry-After allowed
-
-    def _rate_limited(self, now: float) -> float | None:
-        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return None
-        return (1 - self._tokens) / self.rate
 
     def respond(self, rec: Recorded) -> Answer:
         if rec.at < self.not_before:
             self.early.append(rec)
-        wait = self._rate_limited(rec.at)
+        wait = self.bucket.take(rec.at)
         if wait is not None:
             seconds = max(1, math.ceil(wait))
             self.not_before = rec.at + seconds

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 
-from tests.fakes.recorder import Answer, Recorded, Recorder
+from tests.fakes.recorder import Answer, Recorded, Recorder, TokenBucket
 from tests.fakes.slack import _check_blocks
 
 __all__ = ["FakeSlackApi", "slack_pings"]
@@ -43,9 +42,7 @@ class FakeSlackApi(Recorder):
         self.replies: list[tuple[str, str]] = []
         self.reply_errors: list[str] = []  # `ok: false` errors to answer the next thread replies with
         self.pinged: list[set[str]] = []
-        self.rate, self.burst = rate, burst
-        self._tokens = float(burst)
-        self._last = time.monotonic()
+        self.bucket = TokenBucket(rate, burst)
         self.not_before = 0.0
         self.early: list[Recorded] = []
         self._ts = 1_780_000_000
@@ -53,14 +50,6 @@ class FakeSlackApi(Recorder):
     @property
     def api_url(self) -> str:
         return self.url + "/api/"
-
-    def _limited(self, now: float) -> float | None:
-        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return None
-        return (1 - self._tokens) / self.rate
 
     @staticmethod
     def _ok(data: dict) -> Answer:
@@ -75,7 +64,7 @@ class FakeSlackApi(Recorder):
             self.early.append(rec)
         if rec.headers.get("Authorization") != f"Bearer {self.token}":
             return self._error("invalid_auth")
-        wait = self._limited(rec.at)
+        wait = self.bucket.take(rec.at)
         if wait is not None:
             seconds = max(1, math.ceil(wait))
             self.not_before = rec.at + seconds
