@@ -18,7 +18,7 @@ from bridge.model import ChannelContext, Outcome
 from bridge.payload import parse_notification
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.payloads import alert, group
-from tests.fakes.recorder import Recorder
+from tests.fakes.recorder import Recorder, texts
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import smtp_server
 
@@ -41,14 +41,6 @@ def _payload() -> dict:
     return group([a, alert(index=1)])
 
 
-def _texts(obj) -> list[str]:
-    if isinstance(obj, dict):
-        return [t for v in obj.values() for t in _texts(v)]
-    if isinstance(obj, list):
-        return [t for v in obj for t in _texts(v)]
-    return [obj] if isinstance(obj, str) else []
-
-
 async def test_slack_inert():
     async with aiohttp.ClientSession() as session, FakeSlack(burst=100) as slack:
         channel = create_channel("s", SlackSettings(webhook_url=slack.url + "/x"), ChannelContext(session=session))
@@ -56,7 +48,7 @@ async def test_slack_inert():
             assert (await channel.send(m)).outcome is Outcome.DELIVERED
         body = slack.requests[0].json
     # A javascript: runbook is shown as text, never as a link.
-    for text in _texts(body):
+    for text in texts(body):
         for bad in ("<!channel>", "<!here>", "<@123>", "<http://evil", "<script>", "<javascript:"):
             assert bad not in text
     assert "&lt;!channel&gt;" in json.dumps(body)  # shown, as text
@@ -70,7 +62,7 @@ async def test_discord_inert_and_pings_nobody():
         body = discord.requests[0].json
     assert "content" not in body  # nothing configured: nothing to ping, and alert text never goes there
     assert body["allowed_mentions"] == {"parse": [], "roles": [], "users": []}
-    for text in _texts(body["embeds"]):
+    for text in texts(body["embeds"]):
         for bad in ("@everyone", "@here", "<@123>", "<@&123>", "[x](http", "**bold**", "(javascript:"):
             assert bad not in text
         assert "\n# heading" not in text and "\n> quote" not in text
@@ -112,7 +104,7 @@ def test_configured_slack_mentions_are_the_only_mentions(severity):
     for a in payload["alerts"]:
         a["labels"]["severity"] = severity
     (message,) = channel.render(parse_notification(payload))
-    mentions = [t for t in _texts(message.body) if "<!" in t]
+    mentions = [t for t in texts(message.body) if "<!" in t]
     if severity == "critical":
         assert mentions == [message.body["text"]] and message.body["text"].startswith("<!here> ")
         assert message.body["text"].count("<!") == 1

@@ -10,7 +10,16 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["Answer", "Recorded", "Recorder", "TokenBucket"]
+__all__ = ["Answer", "Recorded", "Recorder", "TokenBucket", "texts"]
+
+
+def texts(obj: Any) -> list[str]:
+    """Every string in a decoded JSON body, depth first."""
+    if isinstance(obj, dict):
+        return [t for v in obj.values() for t in texts(v)]
+    if isinstance(obj, list):
+        return [t for v in obj for t in texts(v)]
+    return [obj] if isinstance(obj, str) else []
 
 
 @dataclass

@@ -7,7 +7,7 @@ import json
 import math
 import re
 
-from tests.fakes.recorder import Answer, Recorded, Recorder, TokenBucket
+from tests.fakes.recorder import Answer, Recorded, Recorder, TokenBucket, texts
 from tests.fakes.slack import _check_blocks
 
 __all__ = ["FakeSlackApi", "slack_pings"]
@@ -21,14 +21,6 @@ def slack_pings(text: str) -> set[str]:
     for special, group, user in _MENTION.findall(text or ""):
         out.add(special or (f"group:{group}" if group else f"user:{user}"))
     return out
-
-
-def _texts(obj) -> list[str]:
-    if isinstance(obj, dict):
-        return [t for v in obj.values() for t in _texts(v)]
-    if isinstance(obj, list):
-        return [t for v in obj for t in _texts(v)]
-    return [obj] if isinstance(obj, str) else []
 
 
 class FakeSlackApi(Recorder):
@@ -116,5 +108,5 @@ class FakeSlackApi(Recorder):
                 "edits": 0,
             }
         # Slack notifies for mentions in the text and in mrkdwn blocks of a new message (never on an edit).
-        self.pinged.append(set().union(*(slack_pings(t) for t in _texts(body))))
+        self.pinged.append(set().union(*(slack_pings(t) for t in texts(body))))
         return self._ok({"channel": channel, "ts": ts, "message": {"text": body.get("text", ""), "ts": ts}})
