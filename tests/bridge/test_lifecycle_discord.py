@@ -10,8 +10,9 @@ from bridge.app import create_app
 from bridge.channels import CHANNEL_TYPES
 from bridge.config import load_config
 from tests.bridge.test_dispatch import eventually, payload, post
-from tests.bridge.test_restart import _post, bridge
+from tests.bridge.test_restart import _post
 from tests.fakes.discord import FakeDiscord
+from tests.reliability.support import run_bridge
 
 HOOK = "/api/webhooks/1/tok"
 
@@ -112,7 +113,8 @@ async def test_a_resolve_after_a_restart_still_edits_the_original(tmp_path):
     firing, more, resolved = _firing_then_more_then_resolved()
     async with FakeDiscord(limit=100) as fake:
         env = {"DISCORD_WEBHOOK_URL": fake.url + HOOK}
-        async with bridge(tmp_path, **env) as (proc, url):
+        async with run_bridge(tmp_path, **env) as b:
+            proc, url = b.proc, b.url
             assert await _post(url, firing) == 200
             await eventually(lambda: len(fake.delivered) == 1)
             assert await _post(url, more) == 200
@@ -120,7 +122,8 @@ async def test_a_resolve_after_a_restart_still_edits_the_original(tmp_path):
             await eventually(lambda: _delivered(tmp_path) == 2)
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
-        async with bridge(tmp_path, **env) as (proc, url):
+        async with run_bridge(tmp_path, **env) as b:
+            proc, url = b.proc, b.url
             assert await _post(url, resolved) == 200
             await eventually(lambda: len(fake.delivered) == 3, timeout=15)
             # The group resolved: its reference goes, so a new incident starts a new message.

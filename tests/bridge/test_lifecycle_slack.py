@@ -17,9 +17,10 @@ from bridge.model import ChannelContext, Outcome
 from bridge.payload import parse_notification
 from tests.bridge.test_dispatch import eventually, payload, post, sample
 from tests.bridge.test_lifecycle_discord import _delivered, _firing_then_more_then_resolved, _refs
-from tests.bridge.test_restart import _post, bridge
+from tests.bridge.test_restart import _post
 from tests.fakes.recorder import Answer
 from tests.fakes.slack_api import FakeSlackApi
+from tests.reliability.support import run_bridge
 
 TOKEN = "xoxb-test-token"
 
@@ -73,21 +74,23 @@ async def test_post_then_update_and_thread_replies(aiohttp_client, tmp_path):
 async def test_a_resolve_after_a_restart_updates_the_original(tmp_path):
     firing, more, resolved = _firing_then_more_then_resolved()
     async with FakeSlackApi(token=TOKEN, burst=100) as fake:
-        async with bridge(tmp_path, **_env(fake)) as (proc, url):
+        async with run_bridge(tmp_path, **_env(fake)) as b:
+            proc, url = b.proc, b.url
             assert await _post(url, firing) == 200
             await eventually(lambda: _delivered(tmp_path) == 1)
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
-        async with bridge(tmp_path, **_env(fake)) as (proc, url):
+        async with run_bridge(tmp_path, **_env(fake)) as b:
+            proc, url = b.proc, b.url
             assert await _post(url, more) == 200
             assert await _post(url, resolved) == 200
             await eventually(lambda: _delivered(tmp_path) == 3, timeout=15)
             await eventually(lambda: _refs(tmp_path) == 0)
-        log = (tmp_path / "bridge.log").read_text()
+        log = "".join(p.read_text() for p in tmp_path.glob("bridge-*.log"))
     (ts,) = fake.messages
     assert fake.messages[ts]["edits"] == 2 and "RESOLVED" in fake.messages[ts]["text"]
     assert [t for t, _ in fake.replies] == [ts, ts]
-    assert TOKEN not in log
+    assert "notification accepted" in log and TOKEN not in log
 
 
 async def test_a_deleted_message_is_posted_again_and_429_waited_out(aiohttp_client, tmp_path):
