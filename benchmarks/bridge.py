@@ -328,12 +328,11 @@ def _intake(bench: _Bench) -> list[Row]:
                 order = [("bare", bare), ("bridge", bridge)]
                 results = {}
                 for who, port in order if rep % 2 == 0 else reversed(order):
-                    _drain(bridge)
                     cpu = {p: cpu_seconds(bench.pids[p]) for p in (port, sink)}
                     results[who] = bench.load(
                         f"http://127.0.0.1:{port}/alerts", alerts=alerts, unique=unique, requests=requests
                     )
-                    _drain(bridge)  # the bridge's CPU counts its deliveries of this run too
+                    _drain(bridge)  # its CPU counts this run's deliveries; the next run starts with no backlog
                     for p in cpu:
                         cpu[p] = (cpu_seconds(bench.pids[p]) - cpu[p]) / requests * 1e6
                     if unique:
