@@ -61,3 +61,23 @@ async def test_a_claimed_delivery_carries_its_groups_refs_on_its_channel(tmp_pat
         assert (other.group_key, other.refs) == ("g2", {})
     finally:
         await box.close()
+
+
+async def test_one_claim_of_several_groups_gives_each_its_own_refs(tmp_path):
+    box = await Outbox.open(tmp_path)
+    try:
+        await box.save_message_ref("discord", "g1", 1, "1001")
+        await box.save_message_ref("discord", "g1", 2, "1002")
+        await box.save_message_ref("discord", "g3", 1, "3001")
+        await box.save_message_ref("slack", "g2", 1, "C1/2.000100")  # same group key on another channel
+        common = {"route": "default", "status": "firing", "body": b"{}", "dedupe_window": 0.0, "max_queue": 100}
+        for group in ("g1", "g2", "g3"):
+            await box.enqueue(group_key=group, dedupe_key=group, channels=["discord"], **common)
+        claimed = await box.claim_due(["discord"], time.time() + 1, 10)
+        assert [(d.group_key, d.refs) for d in claimed] == [
+            ("g1", {1: "1001", 2: "1002"}),
+            ("g2", {}),
+            ("g3", {1: "3001"}),
+        ]
+    finally:
+        await box.close()

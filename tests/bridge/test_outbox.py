@@ -166,6 +166,31 @@ async def test_committed_rows_survive_reopen(tmp_path):
     assert mode == "wal"
 
 
+async def test_an_outbox_with_the_earlier_full_indexes_opens_with_its_queue_intact(tmp_path):
+    box = await Outbox.open(tmp_path)
+    await _enqueue(box, group="g1", channels=("a",))
+    await box.close()
+    db = sqlite3.connect(tmp_path / "outbox.db")
+    with db:  # the indexes of the schema before the partial ones
+        db.execute("DROP INDEX pending_groups")
+        db.execute("DROP INDEX pending_queue")
+        db.execute("CREATE INDEX deliveries_lane ON deliveries (state, channel, group_key, id)")
+        db.execute("CREATE INDEX deliveries_queue ON deliveries (state, channel, id)")
+    db.close()
+    box = await Outbox.open(tmp_path)
+    try:
+        d = await box.next_due(["a"], now=1000.0)
+        assert d is not None and d.group_key == "g1"
+    finally:
+        await box.close()
+    db = sqlite3.connect(tmp_path / "outbox.db")
+    indexes = {
+        r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'deliveries'")
+    }
+    db.close()
+    assert indexes == {"pending_groups", "pending_queue"}
+
+
 async def test_disk_full_is_an_outbox_error(outbox):
     await _enqueue(outbox)
     await outbox._run(lambda: outbox._db.execute("PRAGMA max_page_count = 1"))
