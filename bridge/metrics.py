@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["CHART_FAILURE_REASONS", "REJECT_REASONS", "BridgeMetrics"]
+__all__ = ["CHART_FAILURE_REASONS", "REJECT_REASONS", "BridgeMetrics", "DeliverySeries"]
 
 # Every rejection reason the intake can give, so their series exist (at zero) from the start.
 REJECT_REASONS = ("unauthorized", "too_large", "bad_json", "bad_payload", "queue_full", "store_failed")
@@ -17,6 +19,15 @@ CHART_FAILURE_REASONS = ("timeout", "query", "render")
 
 # Received → delivered spans seconds (healthy) to hours (an outage absorbed by the outbox).
 _LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600, float("inf"))
+
+
+@dataclass(frozen=True)
+class DeliverySeries:
+    """The series of one channel that every delivery touches."""
+
+    attempts: Any
+    delivered: Any
+    latency: Any
 
 
 class BridgeMetrics:
@@ -77,6 +88,7 @@ class BridgeMetrics:
             ["channel"],
             registry=r,
         )
+        self._delivery_series: dict[str, DeliverySeries] = {}
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)
         for reason in CHART_FAILURE_REASONS:
@@ -100,6 +112,17 @@ class BridgeMetrics:
             self.rate_limited.labels(name)
             self.truncations.labels(name)
             self.superseded.labels(name)
+
+    def delivery_series(self, channel: str) -> DeliverySeries:
+        """Looked up once per channel: `labels()` checks the values and takes a lock on every call."""
+        series = self._delivery_series.get(channel)
+        if series is None:
+            series = self._delivery_series[channel] = DeliverySeries(
+                self.attempts.labels(channel),
+                self.deliveries.labels(channel, "delivered"),
+                self.latency.labels(channel),
+            )
+        return series
 
     def set_queue(self, stats: Mapping[str, tuple[int, float]], channels: Iterable[str]) -> None:
         """Queue depth and oldest age per channel from an outbox snapshot; configured channels absent are 0."""

@@ -185,6 +185,11 @@ class ChannelSettings(BaseModel):
 
 
 class Channel(Protocol):
+    """One destination of one type. Optional beside these: `render_body(body: bytes) -> list[Message] | None`,
+    for a channel that may send a stored body exactly as Alertmanager sent it (a webhook without a template):
+    the dispatcher offers it the bytes first and decodes them only when it answers None.
+    """
+
     type: str  # the channel type: "slack", "discord", …
     name: str  # the configured name: the `channel` label in metrics
     lane: str  # one delivery lane per destination (webhook URL, mailbox); an opaque key, never the secret

@@ -351,3 +351,59 @@ async def test_intakes_decoded_notification_serves_each_channel_once_then_is_dro
     for body in destination.bodies:
         assert body["group"] == '{}:{group="g1"}' and body["alerts"] == ["g1-0", "g1-1", "g1-2"]
     assert client.app[DISPATCHER]._decoded == {}  # nothing kept once both deliveries took it
+
+
+async def _stored(tmp_path, body: bytes, channel: str):
+    """An outbox holding one notification for `channel`, stored as a restart would find it (nothing decoded)."""
+    from bridge.outbox import Outbox
+
+    box = await Outbox.open(tmp_path / "data")
+    common = {"route": "default", "status": "firing", "dedupe_window": 0.0, "max_queue": 100}
+    await box.enqueue(group_key="g1", dedupe_key="k1", body=body, channels=[channel], **common)
+    return box
+
+
+async def _counts_are(box, counts: dict[str, int]) -> bool:
+    return await box.counts() == counts
+
+
+async def test_a_body_sent_as_received_is_not_decoded_on_its_way(tmp_path, destination, monkeypatch):
+    from bridge.channels import create_channel
+    from bridge.channels.webhook import WebhookSettings
+    from bridge.dispatch import Dispatcher
+    from bridge.metrics import BridgeMetrics
+
+    def no_decoding(body: bytes) -> Notification:
+        raise AssertionError("decoded a body the channel forwards as received")
+
+    monkeypatch.setattr("bridge.dispatch.decode_notification", no_decoding)
+    body = json.dumps(payload("g1"), indent=1).encode()  # spacing a decode and re-encode would not keep
+    box = await _stored(tmp_path, body, "hook")
+    async with aiohttp.ClientSession() as session:
+        channel = create_channel("webhook", WebhookSettings(url=destination.url), ChannelContext(session=session))
+        dispatcher = Dispatcher(box, BridgeMetrics())
+        await dispatcher.start({"hook": channel})
+        try:
+            await eventually(lambda: len(destination.requests) == 1)
+            await eventually(lambda: _counts_are(box, {"delivered": 1}))
+        finally:
+            await dispatcher.stop(1.0)
+            await box.close()
+    assert destination.bodies == [payload("g1")]
+
+
+async def test_a_stored_body_that_no_longer_decodes_is_dead_lettered(tmp_path, destination):
+    from bridge.dispatch import Dispatcher
+    from bridge.metrics import BridgeMetrics
+
+    box = await _stored(tmp_path, b'{"version": "4", "alerts": []}', "hook")
+    dispatcher = Dispatcher(box, BridgeMetrics())
+    async with aiohttp.ClientSession() as session:
+        await dispatcher.start({"hook": HttpChannel("hook", destination.url, ChannelContext(session=session))})
+        try:
+            await eventually(lambda: _counts_are(box, {"dead": 1}))
+            (dead,) = await box.dead_letters()
+        finally:
+            await dispatcher.stop(1.0)
+            await box.close()
+    assert dead["reason"] == "bad_stored_payload" and destination.requests == []

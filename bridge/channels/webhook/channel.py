@@ -33,11 +33,17 @@ class WebhookChannel:
     def describe(self) -> str:
         return redact_url(self._url)
 
-    def render(self, notification: Notification) -> list[Message]:
+    def render_body(self, body: bytes) -> list[Message] | None:
+        """The body as Alertmanager sent it (same bytes, same spacing, non-ASCII as it was); None with a template."""
         if self._templates is None or self._template is None:
-            # The body as Alertmanager sent it: same bytes, same spacing, non-ASCII as it was.
-            body = notification.body or json.dumps(notification.raw, ensure_ascii=False).encode()
             return [Message(body=body, headers=dict(_JSON))]
+        return None
+
+    def render(self, notification: Notification) -> list[Message]:
+        body = notification.body or json.dumps(notification.raw, ensure_ascii=False).encode()
+        forwarded = self.render_body(body)
+        if forwarded is not None:
+            return forwarded
         view = build_view(notification, self._ctx)
         text = self._templates.render(self._template, group=view, alerts=view.alerts, payload=notification.raw)
         try:
