@@ -177,7 +177,7 @@ async def _receive(request: web.Request) -> web.Response:
     metrics.received.labels(label, notification.status).inc()
     for channel in stored.superseded:
         metrics.superseded.labels(channel).inc()
-    request.app[DISPATCHER].remember(stored.id, notification, stored.deliveries)
+    request.app[DISPATCHER].remember(stored.id, notification, channels)
     request.app[DISPATCHER].wake(channels)
     log.info(
         "notification accepted",

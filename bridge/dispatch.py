@@ -32,6 +32,11 @@ IN_FLIGHT_MAX = 4
 _DECODED_MAX = 512  # notifications kept decoded from intake for their first deliveries (a bound on memory)
 
 
+def _forwards(channel: Channel) -> bool:
+    """The channel sends a stored body as received (see Channel): it needs no decoded notification."""
+    return getattr(channel, "render_body", None) is not None
+
+
 def backoff_delay(attempts: int, initial: float, maximum: float, rand: Callable[[], float] = random.random) -> float:
     """Exponential backoff with jitter: about initial·2^(n-1), capped, drawn from its upper half."""
     ceiling = min(maximum, initial * (2 ** max(0, attempts - 1)))
@@ -150,9 +155,12 @@ class Dispatcher:
             self._lanes[key] = _Lane(key)
         return self._lanes[key]
 
-    def remember(self, notification_id: int, notification: Notification, deliveries: int) -> None:
-        """Keep intake's decoded notification for its first `deliveries` deliveries: decoding the stored body
-        again costs as much as intake's own decode (the largest item of a profile under load)."""
+    def remember(self, notification_id: int, notification: Notification, channels: Iterable[str]) -> None:
+        """Keep intake's decoded notification for its deliveries to `channels` that render it: decoding the
+        stored body again costs as much as intake's own decode (the largest item of a profile under load).
+        None is kept for channels that forward the body as received: a kept notification of many alerts is
+        hundreds of objects for the garbage collector to walk while it waits."""
+        deliveries = sum(1 for name in channels if name in self.channels and not _forwards(self.channels[name]))
         if deliveries <= 0:
             return
         if len(self._decoded) >= _DECODED_MAX:  # deliveries are behind: the oldest will decode from the outbox
@@ -332,10 +340,8 @@ class Dispatcher:
         if notification is None:
             body = bytes(d.body if d.body is not None else await self.outbox.body(d.notification_id))
             # Decoding a body only to forward it unchanged cost a tenth of a webhook delivery's time.
-            render_body = getattr(channel, "render_body", None)
-            forwarded = render_body(body) if render_body is not None else None
-            if forwarded is not None:
-                return None, forwarded
+            if _forwards(channel):
+                return None, channel.render_body(body)  # type: ignore[attr-defined]
             try:
                 notification = decode_notification(body)
             except PayloadError:

@@ -185,9 +185,9 @@ class ChannelSettings(BaseModel):
 
 
 class Channel(Protocol):
-    """One destination of one type. Optional beside these: `render_body(body: bytes) -> list[Message] | None`,
-    for a channel that may send a stored body exactly as Alertmanager sent it (a webhook without a template):
-    the dispatcher offers it the bytes first and decodes them only when it answers None.
+    """One destination of one type. Optional beside these: `render_body`, a callable `(body: bytes) ->
+    list[Message]` on a channel that sends a stored body exactly as Alertmanager sent it (a webhook without a
+    template), absent or None on the others: the dispatcher then never decodes a body for it.
     """
 
     type: str  # the channel type: "slack", "discord", …

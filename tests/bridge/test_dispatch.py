@@ -407,3 +407,22 @@ async def test_a_stored_body_that_no_longer_decodes_is_dead_lettered(tmp_path, d
             await dispatcher.stop(1.0)
             await box.close()
     assert dead["reason"] == "bad_stored_payload" and destination.requests == []
+
+
+async def test_intake_keeps_a_decoded_notification_only_for_channels_that_render_it(tmp_path, destination):
+    from bridge.channels import create_channel
+    from bridge.channels.webhook import WebhookSettings
+    from bridge.dispatch import Dispatcher
+    from bridge.metrics import BridgeMetrics
+    from bridge.payload import parse_notification
+
+    ctx = ChannelContext(session=None)
+    dispatcher = Dispatcher(None, BridgeMetrics())  # type: ignore[arg-type]  # remember() needs no outbox
+    dispatcher.channels = {
+        "forwarder": create_channel("webhook", WebhookSettings(url=destination.url), ctx),
+        "renderer": HttpChannel("renderer", destination.url, ctx),
+    }
+    notification = parse_notification(payload("g1", alerts=20))
+    dispatcher.remember(1, notification, ["forwarder"])
+    dispatcher.remember(2, notification, ["forwarder", "renderer"])
+    assert dispatcher._decoded == {2: (notification, 1)}

@@ -29,21 +29,19 @@ class WebhookChannel:
         self._http = SessionSource(ctx.session)
         # No templates of its own: a `template` is the user's, from BRIDGE_TEMPLATES_DIR.
         self._templates = Templates(ctx.templates_dir) if settings.template and ctx.templates_dir else None
+        # Without a template the body goes out as received: the dispatcher hands it over undecoded.
+        self.render_body = self._forward if self._templates is None or self._template is None else None
 
     def describe(self) -> str:
         return redact_url(self._url)
 
-    def render_body(self, body: bytes) -> list[Message] | None:
-        """The body as Alertmanager sent it (same bytes, same spacing, non-ASCII as it was); None with a template."""
-        if self._templates is None or self._template is None:
-            return [Message(body=body, headers=dict(_JSON))]
-        return None
+    def _forward(self, body: bytes) -> list[Message]:
+        """The body as Alertmanager sent it: same bytes, same spacing, non-ASCII as it was."""
+        return [Message(body=body, headers=dict(_JSON))]
 
     def render(self, notification: Notification) -> list[Message]:
-        body = notification.body or json.dumps(notification.raw, ensure_ascii=False).encode()
-        forwarded = self.render_body(body)
-        if forwarded is not None:
-            return forwarded
+        if self._templates is None or self._template is None:
+            return self._forward(notification.body or json.dumps(notification.raw, ensure_ascii=False).encode())
         view = build_view(notification, self._ctx)
         text = self._templates.render(self._template, group=view, alerts=view.alerts, payload=notification.raw)
         try:
