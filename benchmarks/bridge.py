@@ -389,17 +389,24 @@ def _intake(bench: _Bench) -> list[Row]:
     )
     seconds = 4 if bench.quick else 10
     for alerts in (1, 20):
-        _drain(bridge)
-        result = bench.load(
-            f"http://127.0.0.1:{bridge}/alerts", alerts=alerts, unique=True, requests=OFFERED_RATE * seconds,
-            rate=OFFERED_RATE,
-        )  # fmt: skip
+        # One run's p99 moves by a factor of two between identical runs on a shared machine: the median of `reps`.
+        p99s, p50s = [], []
+        for _ in range(reps):
+            _drain(bridge)
+            result = bench.load(
+                f"http://127.0.0.1:{bridge}/alerts", alerts=alerts, unique=True, requests=OFFERED_RATE * seconds,
+                rate=OFFERED_RATE,
+            )  # fmt: skip
+            p99s.append(result["p99_ms"])
+            p50s.append(result["p50_ms"])
+        p99 = statistics.median(p99s)
+        spread = f"runs {min(p99s):.1f}–{max(p99s):.1f}, " if reps > 1 else ""
         rows.append(
             Row(
-                f"intake p99 at {OFFERED_RATE} requests/s offered, {alerts} alert(s), {seconds} s",
-                f"{result['p99_ms']:.1f} ms (p50 {result['p50_ms']:.1f} ms)",
+                f"intake p99 at {OFFERED_RATE} requests/s offered, {alerts} alert(s), {seconds} s, median of {reps}",
+                f"{p99:.1f} ms ({spread}p50 {statistics.median(p50s):.1f} ms)",
                 target=f"≤ {P99_TARGET_MS:g} ms",
-                ok=result["p99_ms"] <= P99_TARGET_MS,
+                ok=p99 <= P99_TARGET_MS,
             )
         )
     return rows
