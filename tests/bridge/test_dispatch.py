@@ -417,7 +417,7 @@ async def test_intake_keeps_a_decoded_notification_only_for_channels_that_render
     from bridge.payload import parse_notification
 
     ctx = ChannelContext(session=None)
-    dispatcher = Dispatcher(None, BridgeMetrics())  # type: ignore[arg-type]  # remember() needs no outbox
+    dispatcher = Dispatcher(None, BridgeMetrics())  # remember() needs no outbox
     dispatcher.channels = {
         "forwarder": create_channel("webhook", WebhookSettings(url=destination.url), ctx),
         "renderer": HttpChannel("renderer", destination.url, ctx),
