@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS notifications (
     received_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notifications_dedupe ON notifications (dedupe_key, received_at);
+-- The prune's: old notifications without reading past their bodies (received_at is stored after them), and
+-- whether any delivery still refers to one, without a scan of the deliveries per notification.
+CREATE INDEX IF NOT EXISTS notifications_received ON notifications (received_at);
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY,
     notification_id INTEGER NOT NULL REFERENCES notifications (id),
@@ -63,6 +66,7 @@ DROP INDEX IF EXISTS deliveries_queue;
 CREATE INDEX IF NOT EXISTS pending_groups ON deliveries (channel, group_key, id) WHERE state = 'pending';
 -- A lane's next delivery in arrival order without sorting the whole backlog.
 CREATE INDEX IF NOT EXISTS pending_queue ON deliveries (channel, id) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_notification ON deliveries (notification_id);
 CREATE TABLE IF NOT EXISTS lanes (lane TEXT PRIMARY KEY, blocked_until REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 -- The platform message of each part of an alert group's notification, per channel: later ones edit it.

@@ -188,7 +188,7 @@ async def test_an_outbox_with_the_earlier_full_indexes_opens_with_its_queue_inta
         r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'deliveries'")
     }
     db.close()
-    assert indexes == {"pending_groups", "pending_queue"}
+    assert indexes == {"pending_groups", "pending_queue", "deliveries_notification"}
 
 
 async def test_disk_full_is_an_outbox_error(outbox):
@@ -218,6 +218,25 @@ async def test_prune_forgets_finished_work_but_keeps_dead_letters(outbox):
     await outbox.dead_letter(d2.id, "http_400", 1, now=1000.0)
     assert await outbox.prune(60, now=5000.0) == 1
     assert await outbox.counts() == {"dead": 1}
+
+
+async def test_prune_reads_notifications_by_index_not_by_scanning_their_bodies(outbox):
+    # The prune runs on the writer thread every few minutes: a scan of the notifications (whose receipt time is
+    # stored after each body) and of the deliveries per old notification held every write for up to a second.
+    await _enqueue(outbox, group="g1", now=1000.0)
+    statements: list[str] = []
+    outbox._db.set_trace_callback(statements.append)
+    try:
+        await outbox.prune(60, now=5000.0)
+    finally:
+        outbox._db.set_trace_callback(None)
+    plans = [
+        row[-1]
+        for sql in statements
+        if sql.lstrip().upper().startswith("DELETE FROM NOTIFICATIONS")
+        for row in outbox._db.execute(f"EXPLAIN QUERY PLAN {sql}")
+    ]
+    assert plans and not [p for p in plans if p.startswith("SCAN")], plans
 
 
 @pytest.mark.parametrize(
