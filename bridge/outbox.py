@@ -17,6 +17,7 @@ import os
 import sqlite3
 import threading
 import time
+import zlib
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -88,6 +89,7 @@ AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.state = 'pending' AND e.chann
 """
 
 
+_PACK_FROM = 1024  # bytes: a smaller body fits a page as it is
 _REF_KEEP = 7 * 24 * 3600.0  # message references outlive finished deliveries by a week
 
 
@@ -329,7 +331,7 @@ class Outbox:
             cur = db.execute(
                 "INSERT INTO notifications (route, status, group_key, dedupe_key, body, received_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (route, status, group_key, dedupe_key, body, now),
+                (route, status, group_key, dedupe_key, _pack(body), now),
             )
             nid = cur.lastrowid
             superseded = self._supersede(db, group_key, channels, nid, now) if channels else ()
@@ -400,7 +402,7 @@ class Outbox:
             )
             rows = self._db.execute(sql, (*channels, now, *claimed, limit)).fetchall()
             refs = _message_refs_of(self._db, {(row[2], row[3]) for row in rows})
-            deliveries = [Delivery(*row, refs=refs.get((row[2], row[3]), {})) for row in rows]
+            deliveries = [Delivery(*row[:-1], _unpack(row[-1]), refs.get((row[2], row[3]), {})) for row in rows]
             with self._claims_lock:
                 self._claimed.update(d.id for d in deliveries)
             return deliveries
@@ -431,7 +433,7 @@ class Outbox:
             row = self._db.execute("SELECT body FROM notifications WHERE id = ?", (notification_id,)).fetchone()
             if row is None:
                 raise OutboxError(f"notification {notification_id} is gone")
-            return bytes(row[0])
+            return _unpack(row[0])
 
         return await self._run(q)
 
@@ -649,6 +651,23 @@ def dedupe_key(route: str, notification: Notification) -> str:
         alerts.append((ident, alert.status, raw.get("startsAt", ""), raw.get("endsAt", "")))
     material = orjson.dumps([route, notification.group_key, notification.status, sorted(alerts)])
     return hashlib.sha256(material).hexdigest()
+
+
+def _pack(body: bytes) -> bytes:
+    """A body as stored: zlib-compressed when that pays. An Alertmanager payload is repetitive JSON (a 20-alert
+    one shrinks about sixfold): fewer WAL pages per commit, rarer checkpoints, a smaller file. Runs on the
+    outbox thread; zlib lets go of the GIL while it works."""
+    if len(body) < _PACK_FROM:
+        return body
+    packed = zlib.compress(body, 1)
+    return packed if len(packed) < len(body) else body
+
+
+def _unpack(stored: bytes) -> bytes:
+    """The body as received. Told apart by the first byte: zlib's header is 0x78, which no JSON text starts with
+    (an object, after optional whitespace), so bodies stored before compression read as they are."""
+    stored = bytes(stored)
+    return zlib.decompress(stored) if stored[:1] == b"\x78" else stored
 
 
 def _message_refs(db: sqlite3.Connection, channel: str, group_key: str) -> dict[int, str]:
