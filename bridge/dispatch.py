@@ -338,7 +338,7 @@ class Dispatcher:
         None if it was dead-lettered instead (a stored body that no longer decodes, a render failure)."""
         notification = self._decoded_notification(d.notification_id)
         if notification is None:
-            body = bytes(d.body if d.body is not None else await self.outbox.body(d.notification_id))
+            body = d.body if d.body is not None else await self.outbox.body(d.notification_id)
             # Decoding a body only to forward it unchanged cost a tenth of a webhook delivery's time.
             if _forwards(channel):
                 return None, channel.render_body(body)

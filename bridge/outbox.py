@@ -401,7 +401,7 @@ class Outbox:
                 f" AND d.id NOT IN ({','.join('?' * len(claimed))}) ORDER BY d.id LIMIT ?"
             )
             rows = self._db.execute(sql, (*channels, now, *claimed, limit)).fetchall()
-            refs = _message_refs_of(self._db, {(row[2], row[3]) for row in rows})
+            refs = _message_refs(self._db, {(row[2], row[3]) for row in rows})
             deliveries = [Delivery(*row[:-1], _unpack(row[-1]), refs.get((row[2], row[3]), {})) for row in rows]
             with self._claims_lock:
                 self._claimed.update(d.id for d in deliveries)
@@ -528,7 +528,7 @@ class Outbox:
 
         def q() -> dict[int, str]:
             assert self._db is not None
-            return _message_refs(self._db, channel, group_key)
+            return _message_refs(self._db, {(channel, group_key)}).get((channel, group_key), {})
 
         return await self._run(q)
 
@@ -666,17 +666,11 @@ def _pack(body: bytes) -> bytes:
 def _unpack(stored: bytes) -> bytes:
     """The body as received. Told apart by the first byte: zlib's header is 0x78, which no JSON text starts with
     (an object, after optional whitespace), so bodies stored before compression read as they are."""
-    stored = bytes(stored)
     return zlib.decompress(stored) if stored[:1] == b"\x78" else stored
 
 
-def _message_refs(db: sqlite3.Connection, channel: str, group_key: str) -> dict[int, str]:
-    sql = "SELECT part, ref FROM message_refs WHERE channel = ? AND group_key = ?"
-    return dict(db.execute(sql, (channel, group_key)).fetchall())
-
-
-def _message_refs_of(db: sqlite3.Connection, groups: set[tuple[str, str]]) -> dict[tuple[str, str], dict[int, str]]:
-    """`_message_refs` of several (channel, group key) at once: one query for a whole claim."""
+def _message_refs(db: sqlite3.Connection, groups: set[tuple[str, str]]) -> dict[tuple[str, str], dict[int, str]]:
+    """Part -> platform reference for each (channel, group key) that has any: one query for a whole claim."""
     found: dict[tuple[str, str], dict[int, str]] = {}
     if not groups:
         return found

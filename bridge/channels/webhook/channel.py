@@ -30,7 +30,7 @@ class WebhookChannel:
         # No templates of its own: a `template` is the user's, from BRIDGE_TEMPLATES_DIR.
         self._templates = Templates(ctx.templates_dir) if settings.template and ctx.templates_dir else None
         # Without a template the body goes out as received: the dispatcher hands it over undecoded.
-        self.render_body = self._forward if self._templates is None or self._template is None else None
+        self.render_body = self._forward if self._templates is None else None
 
     def describe(self) -> str:
         return redact_url(self._url)
@@ -40,8 +40,8 @@ class WebhookChannel:
         return [Message(body=body, headers=dict(_JSON))]
 
     def render(self, notification: Notification) -> list[Message]:
-        if self._templates is None or self._template is None:
-            return self._forward(notification.body or json.dumps(notification.raw, ensure_ascii=False).encode())
+        if self.render_body is not None:
+            return self.render_body(notification.body or json.dumps(notification.raw, ensure_ascii=False).encode())
         view = build_view(notification, self._ctx)
         text = self._templates.render(self._template, group=view, alerts=view.alerts, payload=notification.raw)
         try:
