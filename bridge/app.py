@@ -27,7 +27,7 @@ from bridge.keys import DISPATCHER, INSIGHT, OUTBOX, RELOADS, SESSION, STATE, Br
 from bridge.metrics import BridgeMetrics
 from bridge.model import Channel, ChannelContext
 from bridge.outbox import Outbox, OutboxError, QueueFull, dedupe_key
-from bridge.payload import BodyError, PayloadError, decode_json, parse_notification
+from bridge.payload import BodyError, PayloadError, decode_payload, to_notification
 from bridge.routing import route_label, select_channels
 from common.auth import check_authorization
 from common.logs import add_secrets
@@ -144,14 +144,12 @@ async def _receive(request: web.Request) -> web.Response:
         log.info("duplicate notification ignored", extra={"route": label, "group_key": group_key})
         return web.json_response({"status": "duplicate"})
     try:
-        obj = await asyncio.to_thread(decode_json, body) if len(body) > _BIG_BODY else decode_json(body)
+        payload = await asyncio.to_thread(decode_payload, body) if len(body) > _BIG_BODY else decode_payload(body)
+        notification = to_notification(payload, body)
     except BodyError as exc:
         return reject(400, "bad_json", str(exc))
-    try:
-        notification = parse_notification(obj, body)
     except PayloadError as exc:
-        return reject(400, "bad_payload", f"not an Alertmanager v4 webhook payload: {exc}")
-
+        return reject(400, "bad_payload", str(exc))
     channels = select_channels(config.routing, config.channels, route, notification)
     try:
         stored = await request.app[OUTBOX].enqueue(

@@ -11,6 +11,7 @@ does that, in one place, for every channel (as Alertmanager's notify package doe
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
+import msgspec
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
@@ -38,8 +41,9 @@ __all__ = [
 # ---------------------------------------------------------------- the notification
 
 
-@dataclass(frozen=True)
-class Alert:
+class Alert(msgspec.Struct, frozen=True, kw_only=True):
+    """One alert of a notification. A msgspec Struct, not a dataclass: built in C, twenty per payload at intake."""
+
     status: str  # "firing" | "resolved"
     labels: dict[str, str]
     annotations: dict[str, str]
@@ -80,9 +84,14 @@ class Notification:
     group_key: str
     truncated_alerts: int = 0
     version: str = "4"
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # the decoded body
-    body: bytes = field(default=b"", compare=False, repr=False)  # the body exactly as received, when known
+    body: bytes = field(default=b"", compare=False, repr=False)  # the JSON body, exactly as received
     extras: Extras = field(default_factory=Extras, compare=False, repr=False)  # charts, firing history
+
+    @functools.cached_property
+    def raw(self) -> dict[str, Any]:
+        """The body decoded, for templates that read fields the model leaves out; decoded on first use only
+        (intake and forwarding never need it)."""
+        return orjson.loads(self.body) if self.body else {}
 
     @property
     def state(self) -> str:

@@ -645,11 +645,19 @@ def dedupe_key(route: str, notification: Notification) -> str:
     Alertmanager's retries and HA peers send exactly this again; a reminder at repeat_interval does too, so
     the dedupe window must stay shorter than repeat_interval (2m against Alertmanager's 4h default).
     """
-    alerts = []
-    for alert, raw in zip(notification.alerts, notification.raw.get("alerts", []), strict=False):
-        ident = alert.fingerprint or orjson.dumps(alert.labels, option=orjson.OPT_SORT_KEYS).decode()
-        alerts.append((ident, alert.status, raw.get("startsAt", ""), raw.get("endsAt", "")))
-    material = orjson.dumps([route, notification.group_key, notification.status, sorted(alerts)])
+    alerts = sorted(
+        (
+            (
+                alert.fingerprint or orjson.dumps(alert.labels, option=orjson.OPT_SORT_KEYS).decode(),
+                alert.status,
+                alert.starts_at,
+                alert.ends_at,
+            )
+            for alert in notification.alerts
+        ),
+        key=lambda a: (a[0], a[1], a[2].timestamp()),
+    )
+    material = orjson.dumps([route, notification.group_key, notification.status, alerts])
     return hashlib.sha256(material).hexdigest()
 
 

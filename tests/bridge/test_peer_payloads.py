@@ -44,12 +44,12 @@ REFUSED = {
     "kubesphere_notification-manager_alert15_79_alerts.json": "version",
     "kubesphere_notification-manager_alert_9_alerts.json": "version",
     "mr-karan_calert_docs_mock_payload.json": "version",
-    "prometheus-msteams_prometheus-msteams_12_alerts.json": "alerts[0].status",
-    "prometheus-msteams_prometheus-msteams_disable_grouping.json": "alerts[0].status",
-    "prometheus-msteams_prometheus-msteams_prom_post_request.json": "alerts[0].status",
-    "prometheus-msteams_prometheus-msteams_too_large_19_alerts.json": "alerts[0].status",
-    "prometheus-msteams_prometheus-msteams_too_large_5_alerts.json": "alerts[0].status",
-    "prometheus-msteams_prometheus-msteams_without_common_summary.json": "alerts[0].status",
+    "prometheus-msteams_prometheus-msteams_12_alerts.json": "field `status` - at `$.alerts[0]`",
+    "prometheus-msteams_prometheus-msteams_disable_grouping.json": "field `status` - at `$.alerts[0]`",
+    "prometheus-msteams_prometheus-msteams_prom_post_request.json": "field `status` - at `$.alerts[0]`",
+    "prometheus-msteams_prometheus-msteams_too_large_19_alerts.json": "field `status` - at `$.alerts[0]`",
+    "prometheus-msteams_prometheus-msteams_too_large_5_alerts.json": "field `status` - at `$.alerts[0]`",
+    "prometheus-msteams_prometheus-msteams_without_common_summary.json": "field `status` - at `$.alerts[0]`",
     "timonwong_prometheus-webhook-dingtalk_PlaygroundDemoAlert.json": "version",
 }
 COMPLETE = [p for p in FILES if p.name not in REFUSED]

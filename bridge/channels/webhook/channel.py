@@ -41,7 +41,7 @@ class WebhookChannel:
 
     def render(self, notification: Notification) -> list[Message]:
         if self.render_body is not None:
-            return self.render_body(notification.body or json.dumps(notification.raw, ensure_ascii=False).encode())
+            return self.render_body(notification.body)
         view = build_view(notification, self._ctx)
         text = self._templates.render(self._template, group=view, alerts=view.alerts, payload=notification.raw)
         try:
