@@ -17,6 +17,7 @@ from bridge.model import Alert, Notification
 __all__ = [
     "BodyError",
     "Payload",
+    "PayloadAlert",
     "PayloadError",
     "decode_notification",
     "decode_payload",
@@ -109,9 +110,9 @@ def _set(when: datetime | None) -> datetime | None:
 def to_notification(payload: Payload, body: bytes) -> Notification:
     """The model of a validated payload; `body` is kept as the bytes to forward. PayloadError for a zero start."""
     alerts = []
-    for a in payload.alerts:
+    for i, a in enumerate(payload.alerts):
         if a.starts_at.year == 1:
-            raise PayloadError(f"not an Alertmanager v4 webhook payload: alert {len(alerts)} has no startsAt")
+            raise PayloadError(f"not an Alertmanager v4 webhook payload: `startsAt` is not set - at `$.alerts[{i}]`")
         alerts.append(
             Alert(
                 status=a.status,

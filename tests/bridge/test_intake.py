@@ -110,7 +110,23 @@ BAD = [
         "alerts[0].startsAt",
         id="time",
     ),
+    pytest.param(
+        json.dumps({**payload(), "alerts": [{**payload()["alerts"][0], "startsAt": "0001-01-01T00:00:00Z"}]}).encode(),
+        "bad_payload",
+        "`startsAt` is not set - at `$.alerts[0]`",
+        id="zero-start",
+    ),
 ]
+
+
+async def test_optional_fields_may_be_null(client):
+    """Some senders write null for what they leave out: read as absent, as before the wire form was typed."""
+    body = payload()
+    body.update(receiver=None, groupLabels=None, commonAnnotations=None, externalURL=None, truncatedAlerts=None)
+    body["alerts"][0].update(annotations=None, endsAt=None, generatorURL=None, fingerprint=None)
+    resp = await post(client, body, headers=bearer())
+    assert resp.status == 200, await resp.text()
+    assert await stored(client) == 1
 
 
 @pytest.mark.parametrize(("body", "reason", "message"), BAD)
