@@ -90,6 +90,7 @@ AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.state = 'pending' AND e.chann
 
 
 _PACK_FROM = 1024  # bytes: a smaller body fits a page as it is
+_RECOUNT = 1.0  # seconds between counts of the pending deliveries (BRIDGE_MAX_QUEUE)
 _REF_KEEP = 7 * 24 * 3600.0  # message references outlive finished deliveries by a week
 
 
@@ -161,7 +162,11 @@ class Outbox:
         self._writes: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
         self.commits = 0  # transactions committed by the group commit (each holding one or more writes)
-        self._batch_pending: int | None = None  # pending deliveries, counted once per batch (outbox thread)
+        # Pending deliveries for BRIDGE_MAX_QUEUE (outbox thread): counted at most every _RECOUNT seconds, since
+        # a count walks the whole backlog; in between, what intake adds is added to it. Deliveries done since
+        # are not taken off, so the cap errs toward refusing early, by at most one interval's deliveries.
+        self._pending: int | None = None
+        self._pending_at = 0.0
         # Deliveries a lane is working on: never handed out twice, never superseded under the sender's feet.
         self._claimed: set[int] = set()
         self._claims_lock = threading.Lock()  # claims are taken in the outbox thread, released on the loop
@@ -264,7 +269,7 @@ class Outbox:
         assert self._db is not None
         db = self._db
         results: list[tuple[bool, Any]] = []
-        self._batch_pending = None
+        pending = self._pending
         db.execute("BEGIN IMMEDIATE")
         try:
             for fn in fns:
@@ -287,6 +292,7 @@ class Outbox:
             db.execute("COMMIT")
             self.commits += 1
         except BaseException:
+            self._pending = pending  # as before the writes now undone
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
@@ -322,10 +328,10 @@ class Outbox:
             ).fetchone()
             if seen:
                 return StoredNotification(None, True, 0)
-            if self._batch_pending is None:  # once per batch: a count per request grows with the backlog
-                count = "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'"
-                (self._batch_pending,) = db.execute(count).fetchone()
-            pending = self._batch_pending
+            if self._pending is None or time.monotonic() - self._pending_at > _RECOUNT:
+                (self._pending,) = db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'").fetchone()
+                self._pending_at = time.monotonic()
+            pending = self._pending
             if channels and pending + len(channels) > max_queue:
                 raise QueueFull(f"outbox holds {pending} pending deliveries (BRIDGE_MAX_QUEUE {max_queue})")
             cur = db.execute(
@@ -340,7 +346,7 @@ class Outbox:
                 " VALUES (?, ?, ?, ?, ?)",
                 [(nid, ch, group_key, now, now) for ch in channels],
             )
-            self._batch_pending = pending + len(channels) - len(superseded)
+            self._pending = pending + len(channels) - len(superseded)
             return StoredNotification(nid, False, len(channels), superseded)
 
         return await self._write(tx)

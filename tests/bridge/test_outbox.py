@@ -9,6 +9,7 @@ import sqlite3
 
 import pytest
 
+import bridge.outbox as outbox_module
 from bridge.outbox import Outbox, OutboxError, QueueFull, dedupe_key
 from bridge.payload import parse_notification
 from tests.bridge.test_dispatch import payload
@@ -65,6 +66,20 @@ async def test_queue_cap_refuses_and_stores_nothing(outbox):
     with pytest.raises(QueueFull):
         await _enqueue(outbox, group="g2", channels=("a", "b"), max_queue=3)
     assert await outbox.counts() == {"pending": 2}
+
+
+async def test_queue_cap_counts_the_backlog_again_after_deliveries(outbox, monkeypatch):
+    first = await _enqueue(outbox, channels=("a", "b"), max_queue=2)
+    claimed = await outbox.claim_due(["a", "b"], now=2000.0, limit=10)
+    for d in claimed:
+        await outbox.delivered(d.id, 1)
+        outbox.release(d.id)
+    assert first.deliveries == 2 and await outbox.counts() == {"delivered": 2}
+    # Within the recount interval the deliveries done are not yet taken off: the cap errs toward refusing.
+    with pytest.raises(QueueFull):
+        await _enqueue(outbox, group="g2", channels=("a", "b"), max_queue=2)
+    monkeypatch.setattr(outbox_module, "_RECOUNT", 0.0)
+    assert not (await _enqueue(outbox, group="g3", channels=("a", "b"), max_queue=2)).duplicate
 
 
 async def test_next_due_keeps_each_group_in_order(outbox):
