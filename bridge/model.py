@@ -41,8 +41,9 @@ __all__ = [
 # ---------------------------------------------------------------- the notification
 
 
-class Alert(msgspec.Struct, frozen=True, kw_only=True):
-    """One alert of a notification. A msgspec Struct, not a dataclass: built in C, twenty per payload at intake."""
+class Alert(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One alert of a notification. A msgspec Struct, not a dataclass: built in C, twenty per payload at intake,
+    and untracked by the garbage collector (it holds strings, dicts of strings and times: no cycles)."""
 
     status: str  # "firing" | "resolved"
     labels: dict[str, str]
