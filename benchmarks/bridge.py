@@ -114,6 +114,7 @@ def _forwarder(port: int, sink: str, db_path: str) -> None:
     db.execute("CREATE TABLE n (id INTEGER PRIMARY KEY, body BLOB NOT NULL, done INTEGER NOT NULL DEFAULT 0)")
     db.execute("CREATE INDEX pending ON n (id) WHERE done = 0")
     writes: list[tuple[str, Any, asyncio.Future[Any]]] = []
+    committing: list[asyncio.Task[None]] = []  # the one committer while it runs: writes meanwhile join its next batch
     wake = asyncio.Event()
 
     def commit(batch: list[tuple[str, Any]]) -> list[Any]:
@@ -133,13 +134,14 @@ def _forwarder(port: int, sink: str, db_path: str) -> None:
             batch, writes = writes, []
             done = await asyncio.get_running_loop().run_in_executor(executor, commit, [(k, a) for k, a, _ in batch])
             for (_, _, future), value in zip(batch, done, strict=True):
-                future.set_result(value)
+                if not future.done():  # its request went away
+                    future.set_result(value)
 
     def write(kind: str, arg: Any) -> asyncio.Future[Any]:
         future = asyncio.get_running_loop().create_future()
-        if not writes:
-            asyncio.get_running_loop().create_task(committer())
         writes.append((kind, arg, future))
+        if not committing or committing[0].done():
+            committing[:] = [asyncio.get_running_loop().create_task(committer())]
         return future
 
     def pending() -> list[tuple[int, bytes]]:
@@ -149,9 +151,9 @@ def _forwarder(port: int, sink: str, db_path: str) -> None:
         async def run() -> None:
             async with aiohttp.ClientSession() as session:
                 while True:
+                    wake.clear()  # before the query: a body stored during it sets it again
                     rows = await asyncio.get_running_loop().run_in_executor(executor, pending)
                     if not rows:
-                        wake.clear()
                         await wake.wait()
                         continue
                     for nid, body in rows:
