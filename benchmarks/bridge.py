@@ -18,7 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +114,7 @@ def _forwarder(port: int, sink: str, db_path: str) -> None:
     db.execute("CREATE TABLE n (id INTEGER PRIMARY KEY, body BLOB NOT NULL, done INTEGER NOT NULL DEFAULT 0)")
     db.execute("CREATE INDEX pending ON n (id) WHERE done = 0")
     writes: list[tuple[str, Any, asyncio.Future[Any]]] = []
-    committing: list[asyncio.Task[None]] = []  # the one committer while it runs: writes meanwhile join its next batch
+    committing: asyncio.Task[None] | None = None  # while it runs, writes join its next batch (group commit)
     wake = asyncio.Event()
 
     def commit(batch: list[tuple[str, Any]]) -> list[Any]:
@@ -138,10 +138,11 @@ def _forwarder(port: int, sink: str, db_path: str) -> None:
                     future.set_result(value)
 
     def write(kind: str, arg: Any) -> asyncio.Future[Any]:
+        nonlocal committing
         future = asyncio.get_running_loop().create_future()
         writes.append((kind, arg, future))
-        if not committing or committing[0].done():
-            committing[:] = [asyncio.get_running_loop().create_task(committer())]
+        if committing is None or committing.done():
+            committing = asyncio.get_running_loop().create_task(committer())
         return future
 
     def pending() -> list[tuple[int, bytes]]:
@@ -390,7 +391,7 @@ class _Bench:
         return self.helper(*argv)
 
 
-def _wait_empty(url: str, backlog: Any, what: str, timeout: float = 120.0) -> None:
+def _wait_empty(url: str, backlog: Callable[[str], float], what: str, timeout: float = 120.0) -> None:
     """Wait until `backlog(page at url)` is 0, so that one run's backlog does not load the next run."""
     import urllib.request
 

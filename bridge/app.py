@@ -48,9 +48,6 @@ def is_open(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
-_BIG_BODY = 256 * 1024  # decode larger bodies in a thread so the loop keeps serving
-
-
 def channel_context(config: BridgeConfig, session: aiohttp.ClientSession | None) -> ChannelContext:
     """What channels share, from the configuration."""
     return ChannelContext(
@@ -152,8 +149,9 @@ async def _receive(request: web.Request) -> web.Response:
         log.info("duplicate notification ignored", extra={"route": label, "group_key": group_key})
         return _json({"status": "duplicate"})
     try:
-        payload = await asyncio.to_thread(decode_payload, body) if len(body) > _BIG_BODY else decode_payload(body)
-        notification = to_notification(payload, body)
+        # On the loop even when large: msgspec holds the interpreter lock throughout, so a thread would not let
+        # the loop run meanwhile (measured: the loop's stall equals the decode either way).
+        notification = to_notification(decode_payload(body), body)
     except BodyError as exc:
         return reject(400, "bad_json", str(exc))
     except PayloadError as exc:

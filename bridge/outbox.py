@@ -653,15 +653,12 @@ def dedupe_key(route: str, notification: Notification) -> str:
     """
     alerts = sorted(
         (
-            (
-                alert.fingerprint or orjson.dumps(alert.labels, option=orjson.OPT_SORT_KEYS).decode(),
-                alert.status,
-                alert.starts_at,
-                alert.ends_at,
-            )
-            for alert in notification.alerts
-        ),
-        key=lambda a: (a[0], a[1], a[2].timestamp()),
+            alert.fingerprint or orjson.dumps(alert.labels, option=orjson.OPT_SORT_KEYS).decode(),
+            alert.status,
+            alert.starts_at.timestamp(),
+            alert.ends_at.timestamp() if alert.ends_at else 0.0,
+        )
+        for alert in notification.alerts
     )
     material = orjson.dumps([route, notification.group_key, notification.status, alerts])
     return hashlib.sha256(material).hexdigest()

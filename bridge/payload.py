@@ -105,15 +105,15 @@ def decode_payload(body: bytes) -> Payload:
         raise BodyError("body is not acceptable JSON: nested too deeply") from None
 
 
-def _set(when: datetime | None) -> datetime | None:
-    return None if when is None or when.year == 1 else when  # Go's zero time (year 1): not set
+def _unless_zero(when: datetime | None) -> datetime | None:
+    return None if when is None or when.year == 1 else when  # Go's zero time (year 1) means "not set"
 
 
 def to_notification(payload: Payload, body: bytes) -> Notification:
     """The model of a validated payload; `body` is kept as the bytes to forward. PayloadError for a zero start."""
     alerts = []
     for i, a in enumerate(payload.alerts):
-        if a.starts_at.year == 1:
+        if _unless_zero(a.starts_at) is None:
             raise PayloadError(f"not an Alertmanager v4 webhook payload: `startsAt` is not set - at `$.alerts[{i}]`")
         alerts.append(
             Alert(
@@ -121,7 +121,7 @@ def to_notification(payload: Payload, body: bytes) -> Notification:
                 labels=a.labels or {},
                 annotations=a.annotations or {},
                 starts_at=a.starts_at,
-                ends_at=_set(a.ends_at),
+                ends_at=_unless_zero(a.ends_at),
                 generator_url=a.generator_url or "",
                 fingerprint=a.fingerprint or "",
             )
