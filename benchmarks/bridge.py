@@ -96,11 +96,12 @@ def _bare(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-def _forwarder(port: int, sink: str, db_path: str) -> None:
+def _forwarder(port: int, sink: str, db_path: str, validate: bool = False) -> None:
     """The reference: the least a durable forwarder does, to put the bridge's ratio beside what the design
     allows here. Each body is inserted into SQLite (WAL, synchronous=FULL, writes group-committed on one thread)
-    before the 202, and one lane posts each stored body to the sink and records it delivered. No validation,
-    routing, dedupe, retries or metrics."""
+    before the 202, and one lane posts each stored body to the sink and records it delivered. No routing,
+    dedupe, retries or metrics; with `validate`, each body is first decoded and validated as the bridge does
+    (400 if it is not a v4 payload), the one step of the bridge's intake a forwarder may not leave out."""
     import sqlite3
     from concurrent.futures import ThreadPoolExecutor
 
@@ -166,8 +167,16 @@ def _forwarder(port: int, sink: str, db_path: str) -> None:
         yield
         task.cancel()
 
+    from bridge.payload import BodyError, PayloadError, decode_payload
+
     async def receive(request: web.Request) -> web.Response:
-        nid = await write("insert", await request.read())
+        body = await request.read()
+        if validate:
+            try:
+                decode_payload(body)
+            except (BodyError, PayloadError) as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+        nid = await write("insert", body)
         wake.set()
         return web.json_response({"status": "accepted", "id": nid}, status=202)
 
@@ -342,10 +351,12 @@ class _Bench:
         self._start(name, argv, self.env, f"http://127.0.0.1:{port}/healthz")
         return port
 
-    def forwarder(self, name: str, sink: int) -> int:
+    def forwarder(self, name: str, sink: int, *, validate: bool = False) -> int:
         port = free_port()
         argv = [sys.executable, "-m", "benchmarks.bridge", "forwarder", "--port", str(port),
                 "--sink", f"http://127.0.0.1:{sink}/hook", "--db", str(self.tmp / f"{name}.db")]  # fmt: skip
+        if validate:
+            argv.append("--validate")
         self._start(name, argv, self.env, f"http://127.0.0.1:{port}/healthz")
         return port
 
@@ -483,6 +494,8 @@ def _intake(bench: _Bench) -> list[Row]:
     # durable forwarder with delivery (what the design allows on this machine).
     alone = bench.bridge("bridge-alone", BRIDGE_MAX_QUEUE="100000000", BRIDGE_CONSOLE="false")
     forwarder = bench.forwarder("forwarder", sink)
+    validating = bench.forwarder("validating", sink, validate=True)
+    forwarders = (forwarder, validating)
     for name, port, sizes in (
         ("intake alone, no channel, unique payloads", alone, (1,)),
         (
@@ -490,6 +503,7 @@ def _intake(bench: _Bench) -> list[Row]:
             forwarder,
             (1, 20),
         ),
+        ("the reference with the bridge's validation of each payload before storing it, unique", validating, (1, 20)),
     ):
         for alerts in sizes:
             ratios = []
@@ -498,8 +512,8 @@ def _intake(bench: _Bench) -> list[Row]:
                 got = {}
                 for who, p in pair if rep % 2 == 0 else reversed(pair):
                     got[who] = bench.load(f"http://127.0.0.1:{p}/alerts", alerts=alerts, unique=True, requests=requests)
-                    if p == forwarder:  # its backlog delivered before the next run, as the bridge's
-                        _forwarded(forwarder)
+                    if p in forwarders:  # its backlog delivered before the next run, as the bridge's
+                        _forwarded(p)
                 ratios.append(got["other"]["rps"] / got["bare"]["rps"])
             rows.append(Row(f"(explanation) {name}, {alerts} alert(s)", "", "", f"{statistics.median(ratios):.2f}×"))
     seconds = 4 if bench.quick else 10
@@ -846,6 +860,7 @@ def _parser() -> argparse.ArgumentParser:
     forwarder.add_argument("--port", type=int, required=True)
     forwarder.add_argument("--sink", required=True)
     forwarder.add_argument("--db", required=True)
+    forwarder.add_argument("--validate", action="store_true", help="validate each body as the bridge does")
     platform = sub.add_parser("platform", help="(internal) Slack-like and Discord-like webhooks, no rate limit")
     platform.add_argument("--port", type=int, required=True)
     raw = sub.add_parser("raw", help="(internal) the delivery baseline: raw POSTs to the platform; prints JSON")
@@ -870,7 +885,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _bare(args.port)
         return 0
     if args.command == "forwarder":
-        _forwarder(args.port, args.sink, args.db)
+        _forwarder(args.port, args.sink, args.db, args.validate)
         return 0
     if args.command == "platform":
         _platform(args.port)
