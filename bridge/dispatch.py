@@ -27,7 +27,9 @@ _IDLE_POLL = 30.0  # re-check the outbox this often even without a wake-up (cloc
 _PRUNE_EVERY = 300.0
 _CLAIM_MAX = 32  # deliveries a lane claims at once when its pace lets them all go out now
 # Deliveries a lane may have sent whose "delivered" is not on disk yet: a crash sends them again, so this (with
-# the one on the wire) bounds the duplicates per lane after a kill -9.
+# the one on the wire) bounds the duplicates per lane after a kill -9. While notifications are waiting for
+# their commit, one: their senders (Alertmanager) wait for an answer, a delivery a few milliseconds later
+# harms no one, and a lane that sends ahead takes the interpreter from the requests.
 IN_FLIGHT_MAX = 4
 _DECODED_MAX = 512  # notifications kept decoded from intake for their first deliveries (a bound on memory)
 
@@ -259,7 +261,7 @@ class Dispatcher:
         left = deque(claimed)
         try:
             while left and not self._stopping.is_set():
-                while len(lane.recording) >= IN_FLIGHT_MAX:
+                while len(lane.recording) >= (1 if self.outbox.storing else IN_FLIGHT_MAX):
                     lane.recorded.clear()
                     await lane.recorded.wait()
                 d = left.popleft()

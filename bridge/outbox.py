@@ -162,6 +162,7 @@ class Outbox:
         self._writes: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
         self.commits = 0  # transactions committed by the group commit (each holding one or more writes)
+        self.storing = 0  # notifications waiting for their commit: a sender is waiting for its answer
         # Pending deliveries for BRIDGE_MAX_QUEUE (outbox thread): counted at most every _RECOUNT seconds, since
         # a count walks the whole backlog; in between, what intake adds is added to it. Deliveries done since
         # are not taken off, so the cap errs toward refusing early, by at most one interval's deliveries.
@@ -349,7 +350,11 @@ class Outbox:
             self._pending = pending + len(channels) - len(superseded)
             return StoredNotification(nid, False, len(channels), superseded)
 
-        return await self._write(tx)
+        self.storing += 1
+        try:
+            return await self._write(tx)
+        finally:
+            self.storing -= 1
 
     def _supersede(
         self, db: sqlite3.Connection, group_key: str, channels: Sequence[str], by: int, now: float

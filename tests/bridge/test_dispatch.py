@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bridge.app import create_app
 from bridge.config import BridgeConfig
+from bridge.dispatch import IN_FLIGHT_MAX
 from bridge.keys import DISPATCHER, OUTBOX, STATE
 from bridge.model import ChannelContext, ChannelSettings, Message, Notification, Outcome, Pace, Result
 from bridge.routing import Routing
@@ -426,3 +427,47 @@ async def test_intake_keeps_a_decoded_notification_only_for_channels_that_render
     dispatcher.remember(1, notification, ["forwarder"])
     dispatcher.remember(2, notification, ["forwarder", "renderer"])
     assert dispatcher._decoded == {2: (notification, 1)}
+
+
+@pytest.mark.parametrize(("storing", "most"), [(0, IN_FLIGHT_MAX), (1, 1)])
+async def test_a_lane_sends_ahead_of_its_records_only_while_no_notification_waits_for_its_commit(
+    tmp_path, destination, monkeypatch, storing, most
+):
+    from bridge.channels import create_channel
+    from bridge.channels.webhook import WebhookSettings
+    from bridge.dispatch import Dispatcher
+    from bridge.metrics import BridgeMetrics
+    from bridge.outbox import Outbox
+
+    box = await Outbox.open(tmp_path / "data")
+    common = {"route": "default", "status": "firing", "dedupe_window": 0.0, "max_queue": 100}
+    for i in range(8):
+        body = json.dumps(payload(f"g{i}")).encode()
+        await box.enqueue(group_key=f"g{i}", dedupe_key=f"k{i}", body=body, channels=["hook"], **common)
+    commit, delivered = box._commit, box.delivered
+    written: list[asyncio.Future[None]] = []
+    unrecorded: list[int] = []  # at each send done: those sent whose "delivered" is not on disk yet
+
+    def slow_commit(writes):
+        time.sleep(0.05)
+        return commit(writes)
+
+    def tracked(*args, **kwargs):
+        written.append(delivered(*args, **kwargs))
+        unrecorded.append(sum(1 for w in written if not w.done()))
+        return written[-1]
+
+    monkeypatch.setattr(box, "_commit", slow_commit)
+    monkeypatch.setattr(box, "delivered", tracked)
+    box.storing = storing  # as while intake waits for the commit of notifications
+    async with aiohttp.ClientSession() as session:
+        channel = create_channel("webhook", WebhookSettings(url=destination.url), ChannelContext(session=session))
+        dispatcher = Dispatcher(box, BridgeMetrics())
+        await dispatcher.start({"hook": channel})
+        try:
+            await eventually(lambda: _counts_are(box, {"delivered": 8}), timeout=10)
+        finally:
+            await dispatcher.stop(1.0)
+            box.storing = 0
+            await box.close()
+    assert max(unrecorded) == most
