@@ -108,6 +108,8 @@ def _forwarder(port: int, sink: str, db_path: str, validate: bool = False) -> No
     import aiohttp
     from aiohttp import web
 
+    from bridge.payload import BodyError, PayloadError, decode_payload
+
     executor = ThreadPoolExecutor(1)
     db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
@@ -166,8 +168,6 @@ def _forwarder(port: int, sink: str, db_path: str, validate: bool = False) -> No
         task = asyncio.create_task(run())
         yield
         task.cancel()
-
-    from bridge.payload import BodyError, PayloadError, decode_payload
 
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
