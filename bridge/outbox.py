@@ -231,9 +231,6 @@ class Outbox:
             self._committer = asyncio.create_task(self._commit_batches(), name="outbox-group-commit")
         return future
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._submit(fn)
-
     async def _commit_batches(self) -> None:
         loop = asyncio.get_running_loop()
         while self._writes:
@@ -352,7 +349,7 @@ class Outbox:
 
         self.storing += 1
         try:
-            return await self._write(tx)
+            return await self._submit(tx)
         finally:
             self.storing -= 1
 
@@ -377,7 +374,7 @@ class Outbox:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('ready_check', ?)", (str(time.time()),))
 
         try:
-            await self._write(tx)
+            await self._submit(tx)
         except OutboxError:
             return False
         return True
@@ -452,7 +449,7 @@ class Outbox:
         def tx(db: sqlite3.Connection) -> int:
             return db.execute(sql, args).rowcount
 
-        return await self._write(tx)
+        return await self._submit(tx)
 
     async def part_sent(self, delivery_id: int, parts_sent: int, attempts: int) -> None:
         await self._update(
@@ -519,7 +516,7 @@ class Outbox:
             )
             return [(r[0], r[1]) for r in rows]
 
-        return await self._write(tx)
+        return await self._submit(tx)
 
     async def lane_blocks(self) -> dict[str, float]:
         def q() -> dict[str, float]:
@@ -604,7 +601,7 @@ class Outbox:
             )
             return row[0]
 
-        return await self._write(tx)
+        return await self._submit(tx)
 
     async def pending_stats(self, now: float | None = None) -> dict[str, tuple[int, float]]:
         """Per channel: (pending deliveries, age in seconds of the oldest one since receipt)."""
@@ -647,7 +644,7 @@ class Outbox:
             )
             return n
 
-        return await self._write(tx)
+        return await self._submit(tx)
 
 
 def dedupe_key(route: str, notification: Notification) -> str:
