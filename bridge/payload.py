@@ -96,13 +96,17 @@ def decode_payload(body: bytes) -> Payload:
         except UnicodeDecodeError:
             raise BodyError("body is not valid JSON: not UTF-8 text") from None
     try:
-        return _decoder.decode(body)
+        payload = _decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise _invalid(body, exc) from None
     except msgspec.DecodeError as exc:
         raise BodyError(f"body is not valid JSON: {exc}") from None
     except RecursionError:
         raise BodyError("body is not acceptable JSON: nested too deeply") from None
+    for i, a in enumerate(payload.alerts):
+        if _unless_zero(a.starts_at) is None:
+            raise PayloadError(f"not an Alertmanager v4 webhook payload: `startsAt` is not set - at `$.alerts[{i}]`")
+    return payload
 
 
 def _unless_zero(when: datetime | None) -> datetime | None:
@@ -110,26 +114,23 @@ def _unless_zero(when: datetime | None) -> datetime | None:
 
 
 def to_notification(payload: Payload, body: bytes) -> Notification:
-    """The model of a validated payload; `body` is kept as the bytes to forward. PayloadError for a zero start."""
-    alerts = []
-    for i, a in enumerate(payload.alerts):
-        if _unless_zero(a.starts_at) is None:
-            raise PayloadError(f"not an Alertmanager v4 webhook payload: `startsAt` is not set - at `$.alerts[{i}]`")
-        alerts.append(
-            Alert(
-                status=a.status,
-                labels=a.labels or {},
-                annotations=a.annotations or {},
-                starts_at=a.starts_at,
-                ends_at=_unless_zero(a.ends_at),
-                generator_url=a.generator_url or "",
-                fingerprint=a.fingerprint or "",
-            )
+    """The model of a payload `decode_payload` validated; `body` is kept as the bytes to forward."""
+    alerts = tuple(
+        Alert(
+            status=a.status,
+            labels=a.labels or {},
+            annotations=a.annotations or {},
+            starts_at=a.starts_at,
+            ends_at=_unless_zero(a.ends_at),
+            generator_url=a.generator_url or "",
+            fingerprint=a.fingerprint or "",
         )
+        for a in payload.alerts
+    )
     return Notification(
         receiver=payload.receiver or "",
         status=payload.status,
-        alerts=tuple(alerts),
+        alerts=alerts,
         group_labels=payload.group_labels or {},
         common_labels=payload.common_labels or {},
         common_annotations=payload.common_annotations or {},
