@@ -345,26 +345,22 @@ class _Bench:
         wait_ready(url, proc, 20)
         self.pids[int(url.split(":")[2].split("/")[0])] = proc.pid
 
-    def bare(self, name: str) -> int:
+    def _server(self, name: str, command: str, *args: str) -> int:
+        """This module's `command` (a bare server, the reference, the platform) on a free port."""
         port = free_port()
-        argv = [sys.executable, "-m", "benchmarks.bridge", "bare", "--port", str(port)]
+        argv = [sys.executable, "-m", "benchmarks.bridge", command, "--port", str(port), *args]
         self._start(name, argv, self.env, f"http://127.0.0.1:{port}/healthz")
         return port
+
+    def bare(self, name: str) -> int:
+        return self._server(name, "bare")
 
     def forwarder(self, name: str, sink: int, *, validate: bool = False) -> int:
-        port = free_port()
-        argv = [sys.executable, "-m", "benchmarks.bridge", "forwarder", "--port", str(port),
-                "--sink", f"http://127.0.0.1:{sink}/hook", "--db", str(self.tmp / f"{name}.db")]  # fmt: skip
-        if validate:
-            argv.append("--validate")
-        self._start(name, argv, self.env, f"http://127.0.0.1:{port}/healthz")
-        return port
+        args = ["--sink", f"http://127.0.0.1:{sink}/hook", "--db", str(self.tmp / f"{name}.db")]
+        return self._server(name, "forwarder", *args, *(["--validate"] if validate else []))
 
     def platform(self, name: str) -> int:
-        port = free_port()
-        argv = [sys.executable, "-m", "benchmarks.bridge", "platform", "--port", str(port)]
-        self._start(name, argv, self.env, f"http://127.0.0.1:{port}/healthz")
-        return port
+        return self._server(name, "platform")
 
     def helper(self, *args: str) -> dict[str, Any]:
         """Run this module's subcommand `args` (the load tool, the raw client) and return the JSON it prints."""
