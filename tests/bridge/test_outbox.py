@@ -82,6 +82,17 @@ async def test_queue_cap_counts_the_backlog_again_after_deliveries(outbox, monke
     assert not (await _enqueue(outbox, group="g3", channels=("a", "b"), max_queue=2)).duplicate
 
 
+async def test_storing_counts_notifications_waiting_for_their_commit(outbox):
+    # The lanes hold back while it is above zero (test_dispatch): it must fall back once the answer is known,
+    # refused notifications included.
+    waiting = [asyncio.ensure_future(_enqueue(outbox, group=f"g{i}", max_queue=1)) for i in range(3)]
+    await asyncio.sleep(0)
+    assert outbox.storing == 3
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert sum(isinstance(r, QueueFull) for r in results) == 2
+    assert outbox.storing == 0
+
+
 async def test_next_due_keeps_each_group_in_order(outbox):
     await _enqueue(outbox, group="g1", now=1000.0)
     first = await outbox.next_due(["a"], now=2000.0)
