@@ -1,4 +1,4 @@
-"""The durable outbox: notifications and their deliveries in SQLite (WAL), one writer thread, group commit.
+"""The durable outbox: notifications and their deliveries in SQLite (WAL), group commit.
 
 A notification is committed here before intake answers 2xx. Each (notification, channel) pair is one delivery
 row that records attempts, when to try next and how many parts of a split message went out, so that after a
@@ -7,6 +7,10 @@ crash (kill -9 included) delivery resumes at the next part. Given-up deliveries 
 Writes are group-committed: every write that arrives while a commit is on its way to disk waits and goes into
 the next transaction together with the others, so one fsync serves them all and each caller hears back only
 once the transaction holding its write is on disk (synchronous=FULL); a write that fails undoes only itself.
+
+The writes' statements run on the event loop and only the commit (the fsync) and the reads in the outbox
+thread. In that thread every statement gave the interpreter lock up and had to win it back from the busy loop:
+a write of 15 µs took 110 µs there under load, and the loop paid for the hand-overs too (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 -- Indexes of pending deliveries only: the queue stays small beside the history, and a delivery done leaves
 -- them instead of moving within them (earlier full indexes led by `state`, dropped here: two index rows
--- deleted and two inserted per delivery were a third of the outbox thread's time under load).
+-- deleted and two inserted per delivery were a third of the outbox's write time under load).
 DROP INDEX IF EXISTS deliveries_lane;
 DROP INDEX IF EXISTS deliveries_queue;
 CREATE INDEX IF NOT EXISTS pending_groups ON deliveries (channel, group_key, id) WHERE state = 'pending';
@@ -153,7 +157,8 @@ _DELIVERY_COLUMNS = (
 
 
 class Outbox:
-    """Async facade over one SQLite connection used from one dedicated thread (so writes never race)."""
+    """Async facade over one SQLite connection, used by one side at a time (`_turn`): a batch of writes on the
+    loop, then its commit in the outbox thread; or a read in that thread, between transactions."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -161,9 +166,10 @@ class Outbox:
         self._db: sqlite3.Connection | None = None
         self._writes: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
+        self._turn = asyncio.Lock()  # the connection: a batch from its first write to its commit, or one read
         self.commits = 0  # transactions committed by the group commit (each holding one or more writes)
         self.storing = 0  # notifications waiting for their commit: a sender is waiting for its answer
-        # Pending deliveries for BRIDGE_MAX_QUEUE (outbox thread): counted at most every _RECOUNT seconds, since
+        # Pending deliveries for BRIDGE_MAX_QUEUE (kept by the writes): counted at most every _RECOUNT seconds, since
         # a count walks the whole backlog; in between, what intake adds is added to it. Deliveries done since
         # are not taken off, so the cap errs toward refusing early, by at most one interval's deliveries.
         self._pending: int | None = None
@@ -201,11 +207,13 @@ class Outbox:
         self._db = db
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn` in the outbox thread when no transaction is open: a read sees only what is committed."""
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, fn, *args)
-        except sqlite3.Error as exc:
-            raise OutboxError(f"outbox {type(exc).__name__}: {exc}") from exc
+        async with self._turn:
+            try:
+                return await loop.run_in_executor(self._executor, fn, *args)
+            except sqlite3.Error as exc:
+                raise OutboxError(f"outbox {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
         if self._committer is not None:
@@ -216,7 +224,7 @@ class Outbox:
                 self._db.close()
                 self._db = None
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, _close)
+        await self._run(_close)
         self._executor.shutdown(wait=True)
 
     def _submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
@@ -234,11 +242,16 @@ class Outbox:
     async def _commit_batches(self) -> None:
         loop = asyncio.get_running_loop()
         while self._writes:
-            batch, self._writes = self._writes, []
-            try:
-                results = await loop.run_in_executor(self._executor, self._commit, [fn for fn, _ in batch])
-            except Exception as exc:
-                results = [(False, _as_outbox_error(exc))] * len(batch)
+            async with self._turn:
+                batch, self._writes = self._writes, []
+                pending = self._pending
+                try:
+                    results = self._write([fn for fn, _ in batch])
+                    await loop.run_in_executor(self._executor, self._commit)
+                    self.commits += 1
+                except Exception as exc:
+                    self._pending = pending  # as before the writes now undone
+                    results = [(False, _as_outbox_error(exc))] * len(batch)
             for (_, future), (ok, value) in zip(batch, results, strict=True):
                 if future.done():  # the caller went away; its write stands (or not) all the same
                     continue
@@ -247,12 +260,11 @@ class Outbox:
                 else:
                     future.set_exception(value)
 
-    def _commit(self, fns: Sequence[Callable[[sqlite3.Connection], Any]]) -> list[tuple[bool, Any]]:
-        """One transaction for a batch of writes (runs in the outbox thread).
+    def _write(self, fns: Sequence[Callable[[sqlite3.Connection], Any]]) -> list[tuple[bool, Any]]:
+        """Begin a transaction and do a batch of writes in it (on the loop); `_commit` ends it.
 
-        Done first without savepoints (two SQLite calls fewer per write, each a hand-over of the GIL); only if
-        a write fails is the batch rolled back and done again with a savepoint per write, so that the failure
-        undoes only its own write.
+        Done first without savepoints (two statements fewer per write); only if a write fails is the batch rolled
+        back and done again with a savepoint per write, so that the failure undoes only its own write.
         """
         if self._db is None:
             raise OutboxError("outbox is closed")
@@ -287,14 +299,22 @@ class Outbox:
                 if savepoints:
                     db.execute("RELEASE w")
                 results.append((True, value))
-            db.execute("COMMIT")
-            self.commits += 1
         except BaseException:
             self._pending = pending  # as before the writes now undone
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
         return results
+
+    def _commit(self) -> None:
+        """Commit the open transaction (in the outbox thread: the fsync blocks); undo it if that fails."""
+        assert self._db is not None
+        try:
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     # ------------------------------------------------------------ intake
 
@@ -668,8 +688,8 @@ def dedupe_key(route: str, notification: Notification) -> str:
 
 def _pack(body: bytes) -> bytes:
     """A body as stored: zlib-compressed when that pays. An Alertmanager payload is repetitive JSON (a 20-alert
-    one shrinks about sixfold): fewer WAL pages per commit, rarer checkpoints, a smaller file. Runs on the
-    outbox thread; zlib lets go of the GIL while it works."""
+    one shrinks about sixfold): fewer WAL pages per commit, rarer checkpoints, a smaller file (12 µs for a
+    7 KB body at level 1)."""
     if len(body) < _PACK_FROM:
         return body
     packed = zlib.compress(body, 1)

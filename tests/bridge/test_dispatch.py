@@ -448,9 +448,9 @@ async def test_a_lane_sends_ahead_of_its_records_only_while_no_notification_wait
     written: list[asyncio.Future[None]] = []
     unrecorded: list[int] = []  # at each send done: those sent whose "delivered" is not on disk yet
 
-    def slow_commit(writes):
+    def slow_commit():  # in the outbox thread, as an fsync would be
         time.sleep(0.05)
-        return commit(writes)
+        commit()
 
     def tracked(*args, **kwargs):
         written.append(delivered(*args, **kwargs))
