@@ -16,6 +16,7 @@ a write of 15 µs took 110 µs there under load, and the loop paid for the hand-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -96,10 +97,17 @@ AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.state = 'pending' AND e.chann
 _PACK_FROM = 1024  # bytes: a smaller body fits a page as it is
 _RECOUNT = 1.0  # seconds between counts of the pending deliveries (BRIDGE_MAX_QUEUE)
 _REF_KEEP = 7 * 24 * 3600.0  # message references outlive finished deliveries by a week
+# SQLite VM instructions a claim may run on the loop per row it finds: a claim takes about 1,000; one that has to
+# walk past a backlog in backoff takes more (1.6 million past 100,000) and is done in the outbox thread instead.
+_LOOP_READ_STEPS = 10_000
 
 
 class OutboxError(RuntimeError):
     """The outbox could not store or read (disk full, read-only, corrupt): intake answers 503."""
+
+
+class _TooLong(Exception):
+    """A read on the loop ran past _LOOP_READ_STEPS and was interrupted: it is done in the outbox thread."""
 
 
 class _WriteFailed(Exception):
@@ -146,7 +154,7 @@ class Delivery:
     next_attempt_at: float
     queued_at: float
     received_at: float
-    body: bytes | None = None  # the notification's body, read with the claim (one trip to the outbox thread)
+    body: bytes | None = None  # the notification's body, read with the claim (one read, not two)
     refs: dict[int, str] | None = None  # its group's message refs on this channel, read with the claim too
 
 
@@ -206,14 +214,33 @@ class Outbox:
             raise
         self._db = db
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn` in the outbox thread when no transaction is open: a read sees only what is committed."""
+    async def _run(self, fn: Callable[..., T], *args: Any, brief: bool = False) -> T:
+        """Run `fn` in the outbox thread when no transaction is open: a read sees only what is committed.
+
+        `brief`: a read that is quick as a rule runs on the loop instead, where it costs no hand-over of the
+        interpreter lock; if it runs long after all, it is interrupted there and done in the thread.
+        """
         loop = asyncio.get_running_loop()
         async with self._turn:
             try:
+                if brief:
+                    with contextlib.suppress(_TooLong):
+                        return self._briefly(fn, *args)
                 return await loop.run_in_executor(self._executor, fn, *args)
             except sqlite3.Error as exc:
                 raise OutboxError(f"outbox {type(exc).__name__}: {exc}") from exc
+
+    def _briefly(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._db is not None
+        self._db.set_progress_handler(_interrupt, _LOOP_READ_STEPS)
+        try:
+            return fn(*args)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode == sqlite3.SQLITE_INTERRUPT:
+                raise _TooLong from None
+            raise
+        finally:
+            self._db.set_progress_handler(None, 0)
 
     async def close(self) -> None:
         if self._committer is not None:
@@ -411,8 +438,8 @@ class Outbox:
 
         A claimed delivery is handed out to no one else, and not superseded, until `release`: after a reload
         that moved a channel to a new lane, the new lane waits for the old one to finish what it holds instead
-        of sending it too. Several at a time save a trip to the outbox thread per delivery, which waits behind
-        the group commit in progress.
+        of sending it too. Several at a time save a turn at the outbox per delivery, which waits behind the
+        group commit in progress. On the loop as a rule (see `_run`).
         """
         if not channels:
             return []
@@ -435,7 +462,7 @@ class Outbox:
                 self._claimed.update(d.id for d in deliveries)
             return deliveries
 
-        return await self._run(q)
+        return await self._run(q, brief=True)
 
     def release(self, delivery_id: int) -> None:
         """The lane is done with this delivery (sent, rescheduled, dead-lettered or left for later)."""
@@ -712,6 +739,10 @@ def _message_refs(db: sqlite3.Connection, groups: set[tuple[str, str]]) -> dict[
     for channel, group_key, part, ref in db.execute(sql, [v for g in groups for v in g]):
         found.setdefault((channel, group_key), {})[part] = ref
     return found
+
+
+def _interrupt() -> bool:
+    return True  # SQLite's progress handler: a true answer interrupts the statement
 
 
 def _as_outbox_error(exc: Exception) -> OutboxError:

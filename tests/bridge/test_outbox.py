@@ -305,3 +305,21 @@ def test_dedupe_key(change, same):
     a = dedupe_key("default", parse_notification(body))
     b = dedupe_key("default", parse_notification(change(body)))
     assert (a == b) is same
+
+
+async def test_a_claim_runs_on_the_loop_unless_it_has_a_backlog_in_backoff_to_walk_past(outbox, monkeypatch):
+    # Each delivery its own group, so every one is the head of its group; all but the last two backing off.
+    await asyncio.gather(*(_enqueue(outbox, group=f"g{i}", max_queue=10_000) for i in range(2000)))
+    await outbox._update("UPDATE deliveries SET next_attempt_at = 9999 WHERE id <= 1998")
+    handed = []
+    submit = outbox._executor.submit
+    monkeypatch.setattr(outbox._executor, "submit", lambda fn, *a: handed.append(fn) or submit(fn, *a))
+
+    assert [d.id for d in await outbox.claim_due(["a"], now=10_000.0, limit=2)] == [1, 2]
+    assert handed == []  # quick: done on the loop
+    for d in (1, 2):
+        outbox.release(d)
+    claimed = await outbox.claim_due(["a"], now=2000.0, limit=2)
+    assert [d.id for d in claimed] == [1999, 2000] and claimed[0].body == b"{}"
+    assert len(handed) == 1  # 1,998 rows to walk past: interrupted on the loop, done in the outbox thread
+    assert await outbox.claim_due(["a"], now=2000.0, limit=2) == []  # and claimed there
