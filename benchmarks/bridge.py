@@ -98,10 +98,11 @@ def _bare(port: int) -> None:
 
 def _forwarder(port: int, sink: str, db_path: str, validate: bool = False) -> None:
     """The reference: the least a durable forwarder does, to put the bridge's ratio beside what the design
-    allows here. Each body is inserted into SQLite (WAL, synchronous=FULL, writes group-committed on one thread)
-    before the 202, and one lane posts each stored body to the sink and records it delivered. No routing,
-    dedupe, retries or metrics; with `validate`, each body is first decoded and validated as the bridge does
-    (400 if it is not a v4 payload), the one step of the bridge's intake a forwarder may not leave out."""
+    allows here. Each body is inserted into SQLite (WAL, synchronous=FULL, group commit as the bridge's: the
+    statements on the event loop, the commit in a thread) before the 202, and one lane posts each stored body
+    to the sink and records it delivered. No routing, dedupe, retries or metrics; with `validate`, each body is
+    first decoded and validated as the bridge does (400 if it is not a v4 payload), the one step of the
+    bridge's intake a forwarder may not leave out."""
     import sqlite3
     from concurrent.futures import ThreadPoolExecutor
 
@@ -118,24 +119,26 @@ def _forwarder(port: int, sink: str, db_path: str, validate: bool = False) -> No
     db.execute("CREATE INDEX pending ON n (id) WHERE done = 0")
     writes: list[tuple[str, Any, asyncio.Future[Any]]] = []
     committing: asyncio.Task[None] | None = None  # while it runs, writes join its next batch (group commit)
+    turn = asyncio.Lock()  # the connection: a batch from BEGIN to COMMIT, or a read
     wake = asyncio.Event()
 
-    def commit(batch: list[tuple[str, Any]]) -> list[Any]:
+    def write_batch(batch: list[tuple[str, Any, asyncio.Future[Any]]]) -> list[Any]:
         db.execute("BEGIN IMMEDIATE")
-        out = [
+        return [
             db.execute("INSERT INTO n (body) VALUES (?)", (arg,)).lastrowid
             if kind == "insert"
             else db.execute("UPDATE n SET done = 1 WHERE id = ?", (arg,)).rowcount
-            for kind, arg in batch
+            for kind, arg, _ in batch
         ]
-        db.execute("COMMIT")
-        return out
 
     async def committer() -> None:
         nonlocal writes
         while writes:
-            batch, writes = writes, []
-            done = await asyncio.get_running_loop().run_in_executor(executor, commit, [(k, a) for k, a, _ in batch])
+            await asyncio.sleep(0)  # requests already read join this batch
+            async with turn:
+                batch, writes = writes, []
+                done = write_batch(batch)
+                await asyncio.get_running_loop().run_in_executor(executor, db.execute, "COMMIT")
             for (_, _, future), value in zip(batch, done, strict=True):
                 if not future.done():  # its request went away
                     future.set_result(value)
@@ -156,7 +159,8 @@ def _forwarder(port: int, sink: str, db_path: str, validate: bool = False) -> No
             async with aiohttp.ClientSession() as session:
                 while True:
                     wake.clear()  # before the query: a body stored during it sets it again
-                    rows = await asyncio.get_running_loop().run_in_executor(executor, pending)
+                    async with turn:
+                        rows = pending()
                     if not rows:
                         await wake.wait()
                         continue
@@ -184,8 +188,8 @@ def _forwarder(port: int, sink: str, db_path: str, validate: bool = False) -> No
         return web.Response(text="ok\n")
 
     async def backlog(request: web.Request) -> web.Response:
-        query = "SELECT COUNT(*) FROM n WHERE done = 0"
-        (count,) = await asyncio.get_running_loop().run_in_executor(executor, lambda: db.execute(query).fetchone())
+        async with turn:
+            (count,) = db.execute("SELECT COUNT(*) FROM n WHERE done = 0").fetchone()
         return web.json_response({"pending": count})
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
