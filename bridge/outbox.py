@@ -11,6 +11,9 @@ once the transaction holding its write is on disk (synchronous=FULL); a write th
 The writes' statements run on the event loop and only the commit (the fsync) and the reads in the outbox
 thread. In that thread every statement gave the interpreter lock up and had to win it back from the busy loop:
 a write of 15 µs took 110 µs there under load, and the loop paid for the hand-overs too (docs/performance.md).
+The price: another process holding the database's write lock (an operator's `sqlite3` shell in a transaction)
+now stalls the loop, up to the busy timeout, where before it stalled only the writes; nothing of the bridge's
+own does.
 """
 
 from __future__ import annotations
