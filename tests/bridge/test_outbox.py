@@ -175,6 +175,25 @@ async def test_a_failing_write_in_a_batch_fails_alone(outbox):
     assert await outbox.counts() == {"pending": 1}
 
 
+async def test_a_commit_that_fails_fails_its_whole_batch_and_undoes_it(outbox):
+    await _enqueue(outbox, group="before")
+    # A foreign key checked only at COMMIT: the write itself succeeds, its transaction's commit does not.
+    await outbox._run(lambda: outbox._db.executescript("PRAGMA foreign_keys = ON; PRAGMA defer_foreign_keys = ON"))
+    orphan = (
+        "INSERT INTO deliveries (notification_id, channel, group_key, next_attempt_at, queued_at)"
+        " VALUES (999, 'a', 'x', 0, 0)"
+    )
+    results = await asyncio.gather(
+        _enqueue(outbox, group="same-batch", max_queue=2), outbox._update(orphan), return_exceptions=True
+    )
+    assert all(isinstance(r, OutboxError) for r in results), results
+    assert "FOREIGN KEY" in str(results[0])
+    assert await outbox.counts() == {"pending": 1}  # neither write stands
+    # The transaction was rolled back and the queue count put back: this one fits a cap of 2 and commits.
+    assert not (await _enqueue(outbox, group="after", max_queue=2)).duplicate
+    assert await outbox.counts() == {"pending": 2}
+
+
 async def test_committed_rows_survive_reopen(tmp_path):
     box = await Outbox.open(tmp_path)
     await _enqueue(box, channels=("a", "b"))
