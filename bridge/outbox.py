@@ -142,7 +142,6 @@ _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
 class StoredNotification:
     id: int | None  # None for a duplicate
     duplicate: bool
-    deliveries: int
     superseded: tuple[str, ...] = ()  # a channel per older queued delivery of the same group this one replaced
 
 
@@ -378,7 +377,7 @@ class Outbox:
                 (dedupe_key, now - dedupe_window),
             ).fetchone()
             if seen:
-                return StoredNotification(None, True, 0)
+                return StoredNotification(None, True)
             if self._pending is None or time.monotonic() - self._pending_at > _RECOUNT:
                 (self._pending,) = db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'").fetchone()
                 self._pending_at = time.monotonic()
@@ -398,7 +397,7 @@ class Outbox:
                 [(nid, ch, group_key, now, now) for ch in channels],
             )
             self._pending = pending + len(channels) - len(superseded)
-            return StoredNotification(nid, False, len(channels), superseded)
+            return StoredNotification(nid, False, superseded)
 
         self.storing += 1
         try:
@@ -433,11 +432,6 @@ class Outbox:
         return True
 
     # ------------------------------------------------------------ dispatch
-
-    async def next_due(self, channels: Sequence[str], now: float) -> Delivery | None:
-        """Claim the first delivery due on these channels that is the head of its alert group (see `claim_due`)."""
-        claimed = await self.claim_due(channels, now, 1)
-        return claimed[0] if claimed else None
 
     async def claim_due(self, channels: Sequence[str], now: float, limit: int) -> list[Delivery]:
         """Claim up to `limit` deliveries due on these channels, in arrival order, each the head of its group.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from bridge.outbox import Outbox
+from tests.bridge.test_outbox import next_due
 
 
 async def test_references_per_channel_group_and_part_survive_a_reopen(tmp_path):
@@ -23,7 +24,7 @@ async def test_references_per_channel_group_and_part_survive_a_reopen(tmp_path):
             route="default", status="resolved", group_key="g1", dedupe_key="k", body=b"{}", channels=["discord"],
             dedupe_window=120.0, max_queue=100,
         )  # fmt: skip
-        resolve = await box.next_due(["discord"], time.time())
+        resolve = await next_due(box, ["discord"], time.time())
         assert resolve is not None and resolve.notification_id == stored.id
         # The resolve's delivery forgets the group's references in the same write that records it.
         await box.delivered(resolve.id, 1, forget_refs=("discord", "g1"))
@@ -55,8 +56,8 @@ async def test_a_claimed_delivery_carries_its_groups_refs_on_its_channel(tmp_pat
         common = {"route": "default", "status": "firing", "body": b"{}", "dedupe_window": 0.0, "max_queue": 100}
         await box.enqueue(group_key="g1", dedupe_key="k1", channels=["discord"], **common)
         await box.enqueue(group_key="g2", dedupe_key="k2", channels=["slack"], **common)
-        first = await box.next_due(["discord"], time.time() + 1)
-        other = await box.next_due(["slack"], time.time() + 1)
+        first = await next_due(box, ["discord"], time.time() + 1)
+        other = await next_due(box, ["slack"], time.time() + 1)
         assert (first.group_key, first.refs) == ("g1", {1: "1001"})  # not the Slack channel's ref of g1
         assert (other.group_key, other.refs) == ("g2", {})
     finally:
