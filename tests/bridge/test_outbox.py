@@ -348,3 +348,17 @@ async def test_a_claim_runs_on_the_loop_unless_it_has_a_backlog_in_backoff_to_wa
     assert [d.id for d in claimed] == [1999, 2000] and claimed[0].body == b"{}"
     assert len(handed) == 1  # 1,998 rows to walk past: interrupted on the loop, done in the outbox thread
     assert await outbox.claim_due(["a"], now=2000.0, limit=2) == []  # and claimed there
+
+
+async def test_the_writes_that_walk_a_whole_table_run_in_the_outbox_thread(outbox, monkeypatch):
+    await _enqueue(outbox, group="g1", channels=("a", "gone"))
+    handed = []
+    submit = outbox._executor.submit
+    monkeypatch.setattr(outbox._executor, "submit", lambda fn, *a: handed.append(fn) or submit(fn, *a))
+    await _enqueue(outbox, group="g2")
+    assert len(handed) == 1  # a notification: its statements on the loop, only the commit in the thread
+    handed.clear()
+    assert [channel for _, channel in await outbox.dead_letter_channels_except(["a"], "channel_removed")] == ["gone"]
+    assert await outbox.prune(0.0, now=5000.0) == 0
+    assert len(handed) == 2  # each a transaction of its own, statements and commit, in the thread
+    assert await outbox.counts() == {"pending": 2, "dead": 1}
