@@ -168,7 +168,8 @@ _DELIVERY_COLUMNS = (
 
 class Outbox:
     """Async facade over one SQLite connection, used by one side at a time (`_turn`): a batch of writes on the
-    loop, then its commit in the outbox thread; or a read in that thread, between transactions."""
+    loop, then its commit in the outbox thread; or, between transactions, a read (in that thread; a claim on the
+    loop) or a write that walks a whole table (in that thread)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -186,7 +187,7 @@ class Outbox:
         self._pending_at = 0.0
         # Deliveries a lane is working on: never handed out twice, never superseded under the sender's feet.
         self._claimed: set[int] = set()
-        self._claims_lock = threading.Lock()  # claims are taken in the outbox thread, released on the loop
+        self._claims_lock = threading.Lock()  # a long claim is taken in the outbox thread, the rest on the loop
 
     @classmethod
     async def open(cls, data_dir: Path) -> Outbox:

@@ -295,7 +295,7 @@ async def test_prune_forgets_finished_work_but_keeps_dead_letters(outbox):
 
 
 async def test_prune_reads_notifications_by_index_not_by_scanning_their_bodies(outbox):
-    # The prune runs on the writer thread every few minutes: a scan of the notifications (whose receipt time is
+    # The prune runs in the outbox thread every few minutes: a scan of the notifications (whose receipt time is
     # stored after each body) and of the deliveries per old notification held every write for up to a second.
     await _enqueue(outbox, group="g1", now=1000.0)
     statements: list[str] = []
