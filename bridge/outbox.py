@@ -303,8 +303,7 @@ class Outbox:
             try:
                 value = fn(self._db)
             except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                self._undo()
                 raise
             self._commit()
             return value
@@ -352,8 +351,7 @@ class Outbox:
                 results.append((True, value))
         except BaseException:
             self._pending = pending  # as before the writes now undone
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            self._undo()
             raise
         return results
 
@@ -363,9 +361,14 @@ class Outbox:
         try:
             self._db.execute("COMMIT")
         except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+            self._undo()
             raise
+
+    def _undo(self) -> None:
+        """Roll back the open transaction, unless SQLite already has (disk full, I/O error)."""
+        assert self._db is not None
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     # ------------------------------------------------------------ intake
 

@@ -83,20 +83,19 @@ _DELIVERED = Result(Outcome.DELIVERED)
 
 def classify(status: int, headers: Mapping[str, str], *, code: str = "", retry_after: float | None = None) -> Result:
     """2xx delivered; 408, 429 and 5xx retried; any other status permanent. `code` is a platform error word."""
-    if 200 <= status < 300:  # every delivery: read only what pacing needs
-        remaining_raw, reset_raw = headers.get("X-RateLimit-Remaining"), headers.get("X-RateLimit-Reset-After")
-        if remaining_raw is None and reset_raw is None:
-            return _DELIVERED
-        remaining = int(remaining_raw) if remaining_raw is not None and remaining_raw.isdigit() else None
-        return Result(Outcome.DELIVERED, remaining=remaining, reset_after=_float(reset_raw))
+    delivered = 200 <= status < 300
+    remaining_raw, reset_raw = headers.get("X-RateLimit-Remaining"), headers.get("X-RateLimit-Reset-After")
+    if delivered and remaining_raw is None and reset_raw is None:
+        return _DELIVERED  # most deliveries: one shared answer, nothing for pacing to note
+    remaining = int(remaining_raw) if remaining_raw is not None and remaining_raw.isdigit() else None
+    reset_after = _float(reset_raw)
+    if delivered:
+        return Result(Outcome.DELIVERED, remaining=remaining, reset_after=reset_after)
     waits = [w for w in (parse_retry_after(headers.get("Retry-After")), retry_after) if w is not None]
     if status == 429:
         # Discord sends a bucket reset too; honour whichever asks for the longest wait.
-        waits.append(_float(headers.get("X-RateLimit-Reset-After")) or 0.0)
+        waits.append(reset_after or 0.0)
     wait = max(waits) if waits else None
-    remaining_raw = headers.get("X-RateLimit-Remaining")
-    remaining = int(remaining_raw) if remaining_raw is not None and remaining_raw.isdigit() else None
-    reset_after = _float(headers.get("X-RateLimit-Reset-After"))
     reason = f"http_{status}"
     if code and _CODE.match(code):  # only a short machine word: never echo a body that may hold anything
         reason = f"{reason}_{code}"

@@ -332,13 +332,19 @@ def test_dedupe_key(change, same):
     assert (a == b) is same
 
 
+def _handed_to_the_thread(outbox: Outbox, monkeypatch) -> list:
+    """Everything the outbox hands to its thread from now on, in order."""
+    handed: list = []
+    submit = outbox._executor.submit
+    monkeypatch.setattr(outbox._executor, "submit", lambda fn, *a: handed.append(fn) or submit(fn, *a))
+    return handed
+
+
 async def test_a_claim_runs_on_the_loop_unless_it_has_a_backlog_in_backoff_to_walk_past(outbox, monkeypatch):
     # Each delivery its own group, so every one is the head of its group; all but the last two backing off.
     await asyncio.gather(*(_enqueue(outbox, group=f"g{i}", max_queue=10_000) for i in range(2000)))
     await outbox._update("UPDATE deliveries SET next_attempt_at = 9999 WHERE id <= 1998")
-    handed = []
-    submit = outbox._executor.submit
-    monkeypatch.setattr(outbox._executor, "submit", lambda fn, *a: handed.append(fn) or submit(fn, *a))
+    handed = _handed_to_the_thread(outbox, monkeypatch)
 
     assert [d.id for d in await outbox.claim_due(["a"], now=10_000.0, limit=2)] == [1, 2]
     assert handed == []  # quick: done on the loop
@@ -352,9 +358,7 @@ async def test_a_claim_runs_on_the_loop_unless_it_has_a_backlog_in_backoff_to_wa
 
 async def test_the_writes_that_walk_a_whole_table_run_in_the_outbox_thread(outbox, monkeypatch):
     await _enqueue(outbox, group="g1", channels=("a", "gone"))
-    handed = []
-    submit = outbox._executor.submit
-    monkeypatch.setattr(outbox._executor, "submit", lambda fn, *a: handed.append(fn) or submit(fn, *a))
+    handed = _handed_to_the_thread(outbox, monkeypatch)
     await _enqueue(outbox, group="g2")
     assert len(handed) == 1  # a notification: its statements on the loop, only the commit in the thread
     handed.clear()
