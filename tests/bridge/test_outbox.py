@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import threading
 
 import pytest
 
@@ -332,19 +333,13 @@ def test_dedupe_key(change, same):
     assert (a == b) is same
 
 
-def _handed_to_the_thread(outbox: Outbox, monkeypatch) -> list:
-    """Everything the outbox hands to its thread from now on, in order."""
-    handed: list = []
-    submit = outbox._executor.submit
-    monkeypatch.setattr(outbox._executor, "submit", lambda fn, *a: handed.append(fn) or submit(fn, *a))
-    return handed
-
-
 async def test_a_claim_runs_on_the_loop_unless_it_has_a_backlog_in_backoff_to_walk_past(outbox, monkeypatch):
     # Each delivery its own group, so every one is the head of its group; all but the last two backing off.
     await asyncio.gather(*(_enqueue(outbox, group=f"g{i}", max_queue=10_000) for i in range(2000)))
     await outbox._update("UPDATE deliveries SET next_attempt_at = 9999 WHERE id <= 1998")
-    handed = _handed_to_the_thread(outbox, monkeypatch)
+    handed = []
+    submit = outbox._executor.submit
+    monkeypatch.setattr(outbox._executor, "submit", lambda fn, *a: handed.append(fn) or submit(fn, *a))
 
     assert [d.id for d in await outbox.claim_due(["a"], now=10_000.0, limit=2)] == [1, 2]
     assert handed == []  # quick: done on the loop
@@ -356,13 +351,18 @@ async def test_a_claim_runs_on_the_loop_unless_it_has_a_backlog_in_backoff_to_wa
     assert await outbox.claim_due(["a"], now=2000.0, limit=2) == []  # and claimed there
 
 
-async def test_the_writes_that_walk_a_whole_table_run_in_the_outbox_thread(outbox, monkeypatch):
+async def test_the_writes_that_walk_a_whole_table_run_in_the_outbox_thread(outbox):
     await _enqueue(outbox, group="g1", channels=("a", "gone"))
-    handed = _handed_to_the_thread(outbox, monkeypatch)
+    ran: list[tuple[str, str]] = []  # (thread, statement) for every statement SQLite runs from now on
+    outbox._db.set_trace_callback(lambda sql: ran.append((threading.current_thread().name, sql.split()[0])))
     await _enqueue(outbox, group="g2")
-    assert len(handed) == 1  # a notification: its statements on the loop, only the commit in the thread
-    handed.clear()
+    # A notification: its statements on the loop, only the commit in the outbox thread.
+    assert {verb for thread, verb in ran if thread != "MainThread"} == {"COMMIT"}
+    assert {"INSERT", "UPDATE"} <= {verb for thread, verb in ran if thread == "MainThread"}
+    ran.clear()
     assert [channel for _, channel in await outbox.dead_letter_channels_except(["a"], "channel_removed")] == ["gone"]
     assert await outbox.prune(0.0, now=5000.0) == 0
-    assert len(handed) == 2  # each a transaction of its own, statements and commit, in the thread
+    # Each a transaction of its own, statements and commit, in the outbox thread.
+    assert ran and all(thread != "MainThread" for thread, _ in ran)
+    assert {"BEGIN", "UPDATE", "DELETE", "COMMIT"} <= {verb for _, verb in ran}
     assert await outbox.counts() == {"pending": 2, "dead": 1}
