@@ -29,7 +29,7 @@ demo: system-deps venv
 # BENCH_ARGS=--no-fail to only report; BENCH_QUICK=1 for a short run of both. Both run even if the first misses.
 bench: system-deps venv
 	status=0; \
-	$(PY) -m benchmarks.exporter $(BENCH_ARGS) $(if $(filter 1,$(BENCH_QUICK)),--series 20000 --reps 20 --polls 3,) || status=1; \
+	$(PY) -m benchmarks.exporter $(BENCH_ARGS) $(if $(filter 1,$(BENCH_QUICK)),--series 20000 --reps 20 --polls 3 --poll-interval 0.5,) || status=1; \
 	$(PY) -m benchmarks.bridge run $(BENCH_ARGS) $(if $(filter 1,$(BENCH_QUICK)),--quick,) || status=1; \
 	exit $$status
 
