@@ -100,8 +100,8 @@ AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.state = 'pending' AND e.chann
 _PACK_FROM = 1024  # bytes: a smaller body fits a page as it is
 _RECOUNT = 1.0  # seconds between counts of the pending deliveries (BRIDGE_MAX_QUEUE)
 _REF_KEEP = 7 * 24 * 3600.0  # message references outlive finished deliveries by a week
-# SQLite VM instructions a claim may run on the loop per row it finds: a claim takes about 1,000; one that has to
-# walk past a backlog in backoff takes more (1.6 million past 100,000) and is done in the outbox thread instead.
+# SQLite VM instructions a read may run on the loop before it is interrupted and done in the outbox thread: a
+# claim takes about 1,000; one that has to walk past a backlog in backoff takes more (1.6 million past 100,000).
 _LOOP_READ_STEPS = 10_000
 
 
